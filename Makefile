@@ -1,0 +1,199 @@
+# MioOS-C: a 32-bit x86 kernel built around its memory managers.
+#
+#   make            the kernel ELF and the GRUB ISOs
+#   make run        boot the kernel in QEMU, serial console on this terminal
+#   make test       host unit tests, then the kernel tests under QEMU at several memory sizes
+#   make bench      host benchmarks (release build)
+#   make fuzz       every libFuzzer harness for FUZZ_SECONDS each
+#   make debug      QEMU waiting for gdb (then: gdb -x tools/kernel.gdb)
+#   make clean      remove build/
+#
+# run, test, bench and fuzz install the Debian packages they need first
+# (tools/ensure-deps.sh).
+
+.DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
+.SECONDARY:
+MAKEFLAGS += --no-builtin-rules
+
+# ---- configuration (override on the command line: make KHEAP_SIZE=0x400000) ----
+KERNEL_PHYS_BASE ?= 0x100000  # where GRUB loads the kernel
+KHEAP_OFFSET     ?= 0x100000  # the heap starts at KERNEL_PHYS_BASE + KHEAP_OFFSET
+KHEAP_SIZE       ?= 0x300000  # 3 MiB
+KTEST_MEMS       ?= 32M 128M 3G 5G
+FUZZ_SECONDS     ?= 60
+
+B := build
+# Quiet by default; `make V=1` shows every command.
+Q := $(if $(filter 1,$(V)),,@)
+CONFIG_DEFS := -DKERNEL_PHYS_BASE=$(strip $(KERNEL_PHYS_BASE)) \
+	-DKHEAP_OFFSET=$(strip $(KHEAP_OFFSET)) -DKHEAP_SIZE=$(strip $(KHEAP_SIZE))
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+
+# ---- the kernel: clang for i686-elf, freestanding, linked by ld.lld ----
+KCC := clang --target=i686-elf
+KLD := ld.lld
+KCFLAGS := -std=gnu11 -O2 -g $(WARNINGS) -ffreestanding -fno-builtin -nostdlib \
+	-fno-stack-protector -fno-pic -mno-sse -mno-sse2 -mno-mmx -mno-80387 \
+	-fno-strict-aliasing -fno-asynchronous-unwind-tables -fno-omit-frame-pointer \
+	-I. $(CONFIG_DEFS) -DKHEAP_DEBUG=1
+# 64-bit division on i386 calls __udivdi3 and friends from clang's runtime.
+KBUILTINS = $(shell clang --target=i386-linux-gnu -print-libgcc-file-name -rtlib=compiler-rt 2>/dev/null)
+
+PORTABLE_SRCS := $(wildcard lib/*.c mm/*.c)
+KERNEL_SRCS := $(PORTABLE_SRCS) $(wildcard kernel/*.c arch/x86/*.c arch/x86/*.S tests/kernel/*.c)
+KERNEL_OBJS := $(patsubst %,$(B)/kernel/%.o,$(KERNEL_SRCS))
+KERNEL := $(B)/kernel.elf
+ISO_RUN := $(B)/mioos.iso
+ISO_TEST := $(B)/mioos-test.iso
+TEST_MODULE := $(B)/test-module.txt
+
+$(B)/kernel/%.c.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(KCC) $(KCFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/kernel/%.S.o: %.S
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(KCC) $(KCFLAGS) -MMD -MP -c $< -o $@
+
+$(KERNEL): $(KERNEL_OBJS) arch/x86/linker.ld
+	@echo "  LD      $@"
+	$(Q)$(KLD) -m elf_i386 -T arch/x86/linker.ld --build-id=none -nostdlib \
+		--defsym=KERNEL_PHYS_BASE=$(strip $(KERNEL_PHYS_BASE)) \
+		--defsym=KHEAP_OFFSET=$(strip $(KHEAP_OFFSET)) \
+		-o $@ $(KERNEL_OBJS) $(KBUILTINS)
+
+# A small file GRUB loads as a module in test boots; its frames must never be handed out.
+$(TEST_MODULE):
+	@mkdir -p $(@D)
+	$(Q){ echo MIOOS-TEST-MODULE; for i in $$(seq 1 400); do echo "test module line $$i"; done; } >$@
+
+# make_iso ISO, GRUB_CFG, EXTRA_FILES
+define make_iso
+	@rm -rf $@.dir && mkdir -p $@.dir/boot/grub
+	$(Q)cp $(KERNEL) $(3) $@.dir/boot/
+	$(Q)cp $(2) $@.dir/boot/grub/grub.cfg
+	@echo "  ISO     $@"
+	$(Q)grub-mkrescue -o $@ $@.dir >$@.log 2>&1 || { cat $@.log; exit 1; }
+endef
+
+$(ISO_RUN): $(KERNEL) tools/grub/run.cfg
+	$(call make_iso,$@,tools/grub/run.cfg,)
+
+$(ISO_TEST): $(KERNEL) tools/grub/test.cfg $(TEST_MODULE)
+	$(call make_iso,$@,tools/grub/test.cfg,$(TEST_MODULE))
+
+.PHONY: all kernel iso
+all: kernel iso
+kernel: $(KERNEL)
+iso: $(ISO_RUN) $(ISO_TEST)
+
+# ---- host builds of the portable code (tests, fuzzers, benchmarks) ----
+HOST_CC := clang
+HOST_BASE_CFLAGS := -std=gnu11 -g $(WARNINGS) -I. -DMIO_HOSTED $(CONFIG_DEFS) \
+	-fno-strict-aliasing -fno-omit-frame-pointer
+SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all
+HOST_CFLAGS := $(HOST_BASE_CFLAGS) -O1 $(SANITIZE) -DKHEAP_DEBUG=1
+FUZZ_CFLAGS := $(HOST_BASE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -DKHEAP_DEBUG=1
+BENCH_CFLAGS := $(HOST_BASE_CFLAGS) -O2 -DNDEBUG -DKHEAP_DEBUG=0
+
+# lib/string.c is the kernel's libc; hosted code uses the C library's.
+HOST_PORTABLE_SRCS := $(filter-out lib/string.c,$(PORTABLE_SRCS))
+HOST_SUPPORT_SRCS := $(wildcard tests/host/support/*.c)
+
+# Each flavour compiles the portable code with its own flags into its own tree.
+$(B)/host/obj/%.c.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) -MMD -MP -c $< -o $@
+$(B)/fuzz/obj/%.c.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(HOST_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+$(B)/bench/obj/%.c.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(HOST_CC) $(BENCH_CFLAGS) -MMD -MP -c $< -o $@
+
+# lib/string.c under test, renamed (mio_memcpy, ...) so it can share a binary with libc.
+$(B)/host/obj/string_under_test.o: lib/string.c tests/host/string_rename.h
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) -fno-builtin -DMIO_STRING_UNDER_TEST \
+		-include tests/host/string_rename.h -MMD -MP -c $< -o $@
+
+host_objs = $(patsubst %,$(B)/$(1)/obj/%.o,$(HOST_PORTABLE_SRCS) $(HOST_SUPPORT_SRCS))
+
+HOST_TESTS := $(patsubst tests/host/%.c,$(B)/host/%,$(wildcard tests/host/test_*.c))
+$(B)/host/test_string: $(B)/host/obj/string_under_test.o
+$(B)/host/test_%: $(B)/host/obj/tests/host/test_%.c.o $(call host_objs,host)
+	@echo "  LINK    $@"
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $@ $(filter %.o,$^) -lcriterion
+
+FUZZERS := $(patsubst fuzz/%.c,$(B)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_MODEL_SRCS := $(wildcard fuzz/model/*.c)
+$(B)/fuzz/fuzz_%: $(B)/fuzz/obj/fuzz/fuzz_%.c.o $(call host_objs,fuzz) \
+		$(patsubst %,$(B)/fuzz/obj/%.o,$(FUZZ_MODEL_SRCS))
+	@echo "  LINK    $@"
+	$(Q)$(HOST_CC) $(FUZZ_CFLAGS) -o $@ $^
+
+BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
+BENCH_SUPPORT_SRCS := $(wildcard bench/support/*.c) $(FUZZ_MODEL_SRCS)
+$(B)/bench/bench_%: $(B)/bench/obj/bench/bench_%.c.o $(call host_objs,bench) \
+		$(patsubst %,$(B)/bench/obj/%.o,$(BENCH_SUPPORT_SRCS))
+	@echo "  LINK    $@"
+	$(Q)$(HOST_CC) $(BENCH_CFLAGS) -o $@ $^ -lm
+
+# ---- the commands the README names ----
+QEMU_RUN_FLAGS := -m 128M -display none -no-reboot \
+	-device isa-debug-exit,iobase=0xf4,iosize=0x04
+
+.PHONY: run test host-test kernel-test bench fuzz debug clean deps-kernel deps-test
+
+deps-kernel:
+	@tools/ensure-deps.sh kernel iso qemu
+
+deps-test:
+	@tools/ensure-deps.sh kernel iso qemu host-test
+
+run: deps-kernel
+	@$(MAKE) --no-print-directory $(ISO_RUN)
+	qemu-system-i386 -cdrom $(ISO_RUN) -boot d $(QEMU_RUN_FLAGS) -serial mon:stdio
+
+debug: deps-kernel
+	@$(MAKE) --no-print-directory $(ISO_RUN)
+	@echo "QEMU waits for gdb on localhost:1234. In another terminal: gdb -x tools/kernel.gdb"
+	qemu-system-i386 -cdrom $(ISO_RUN) -boot d $(QEMU_RUN_FLAGS) -serial mon:stdio -s -S
+
+test: deps-test
+	@$(MAKE) --no-print-directory host-test
+	@$(MAKE) --no-print-directory kernel-test
+
+host-test: $(HOST_TESTS)
+	@set -e; for t in $(HOST_TESTS); do echo "== $$t"; $$t --jobs 2; done
+
+kernel-test: $(ISO_TEST)
+	@set -e; for m in $(KTEST_MEMS); do tools/run-ktests.sh $(ISO_TEST) $$m; done
+
+bench:
+	@tools/ensure-deps.sh host-test
+	@$(MAKE) --no-print-directory $(BENCHES)
+	@set -e; for b in $(BENCHES); do $$b; done
+
+fuzz:
+	@tools/ensure-deps.sh fuzz
+	@$(MAKE) --no-print-directory $(FUZZERS)
+	@set -e; for f in $(FUZZERS); do \
+		name=$$(basename $$f); mkdir -p $(B)/fuzz/corpus/$$name; \
+		echo "== $$name for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			$(B)/fuzz/corpus/$$name fuzz/corpus/$$name; \
+	done
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,184 @@
+/*
+ * Reading the Multiboot information. Runs before paging, so the loader's
+ * physical addresses are usable as pointers as they are.
+ */
+#include "kernel/boot.h"
+
+#include "arch/x86/multiboot.h"
+#include "lib/panic.h"
+#include "lib/string.h"
+
+struct boot_info boot_info;
+
+extern char __kernel_start[], __kernel_end[];
+
+phys_addr_t kernel_phys_start(void) { return (phys_addr_t)(uintptr_t)__kernel_start; }
+phys_addr_t kernel_phys_end(void) { return (phys_addr_t)(uintptr_t)__kernel_end; }
+
+/* Loader data lies below 4 GiB and paging is off: its address is its pointer. */
+static const void *early_phys_ptr(uint32_t phys)
+{
+	return (const void *)(uintptr_t)phys;
+}
+
+void boot_check_magic(uint32_t magic)
+{
+	if (magic != MULTIBOOT_BOOTLOADER_MAGIC)
+		panic("bad boot magic 0x%08x (expected Multiboot 0x%08x): "
+		      "the kernel was not started by a Multiboot loader",
+		      magic, MULTIBOOT_BOOTLOADER_MAGIC);
+}
+
+static void add_loader_range(struct boot_info *out, phys_addr_t start, uint64_t length,
+			     const char *what)
+{
+	if (length == 0)
+		return;
+	if (out->loader_range_count == BOOT_LOADER_RANGES_MAX)
+		panic("boot: more loader data ranges than the table holds (%d)",
+		      BOOT_LOADER_RANGES_MAX);
+	out->loader_ranges[out->loader_range_count++] =
+		(struct boot_range){ .start = start, .end = start + length, .what = what };
+}
+
+/* Copies a loader string and records the bytes it occupies (NUL included). */
+static void copy_loader_string(struct boot_info *out, uint32_t phys, char *dst, size_t size,
+			       const char *what)
+{
+	const char *src = early_phys_ptr(phys);
+	strlcpy(dst, src, size);
+	add_loader_range(out, phys, strlen(src) + 1, what);
+}
+
+static void parse_mmap(const struct multiboot_info *mbi, struct boot_info *out)
+{
+	if (!(mbi->flags & MULTIBOOT_INFO_MEM_MAP))
+		panic("boot: the loader passed no memory map (multiboot flags 0x%x)", mbi->flags);
+	if (mbi->mmap_length == 0)
+		panic("boot: the loader's memory map is empty");
+	add_loader_range(out, mbi->mmap_addr, mbi->mmap_length, "memory map");
+
+	uint32_t offset = 0;
+	while (offset < mbi->mmap_length) {
+		const struct multiboot_mmap_entry *e = early_phys_ptr(mbi->mmap_addr + offset);
+		if (e->size < 20 || offset + 4 + e->size > mbi->mmap_length)
+			panic("boot: malformed memory map entry at 0x%x (size field %u)",
+			      mbi->mmap_addr + offset, e->size);
+		if (out->mmap_count == BOOT_MMAP_MAX)
+			panic("boot: the memory map has more than %d entries", BOOT_MMAP_MAX);
+		out->mmap[out->mmap_count++] = (struct boot_mmap_entry){
+			.base = e->addr, .length = e->len, .type = e->type,
+		};
+		offset += 4 + e->size;
+	}
+}
+
+static void parse_modules(const struct multiboot_info *mbi, struct boot_info *out)
+{
+	if (!(mbi->flags & MULTIBOOT_INFO_MODS) || mbi->mods_count == 0)
+		return;
+	if (mbi->mods_count > BOOT_MODULES_MAX)
+		panic("boot: %u modules, more than the %d supported", mbi->mods_count,
+		      BOOT_MODULES_MAX);
+	add_loader_range(out, mbi->mods_addr, mbi->mods_count * sizeof(struct multiboot_module),
+			 "module list");
+
+	const struct multiboot_module *mods = early_phys_ptr(mbi->mods_addr);
+	for (uint32_t i = 0; i < mbi->mods_count; i++) {
+		struct boot_module *m = &out->modules[out->module_count++];
+		if (mods[i].mod_end < mods[i].mod_start)
+			panic("boot: module %u ends (0x%x) before it starts (0x%x)", i,
+			      mods[i].mod_end, mods[i].mod_start);
+		m->start = mods[i].mod_start;
+		m->end = mods[i].mod_end;
+		add_loader_range(out, m->start, m->end - m->start, "module");
+		if (mods[i].string)
+			copy_loader_string(out, mods[i].string, m->name, sizeof(m->name),
+					   "module name");
+	}
+}
+
+void boot_info_parse(phys_addr_t info_phys, struct boot_info *out)
+{
+	const struct multiboot_info *mbi = early_phys_ptr((uint32_t)info_phys);
+
+	memset(out, 0, sizeof(*out));
+	out->info_addr = info_phys;
+	add_loader_range(out, info_phys, sizeof(*mbi), "multiboot info");
+
+	if (mbi->flags & MULTIBOOT_INFO_CMDLINE)
+		copy_loader_string(out, mbi->cmdline, out->cmdline, sizeof(out->cmdline),
+				   "command line");
+	if (mbi->flags & MULTIBOOT_INFO_LOADER_NAME)
+		copy_loader_string(out, mbi->boot_loader_name, out->loader_name,
+				   sizeof(out->loader_name), "loader name");
+	parse_mmap(mbi, out);
+	parse_modules(mbi, out);
+}
+
+bool boot_cmdline_has(const struct boot_info *info, const char *word)
+{
+	size_t wlen = strlen(word);
+	const char *p = info->cmdline;
+
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		const char *start = p;
+		while (*p && *p != ' ')
+			p++;
+		if ((size_t)(p - start) == wlen && strncmp(start, word, wlen) == 0)
+			return true;
+	}
+	return false;
+}
+
+const char *boot_mem_type_name(uint32_t type)
+{
+	switch (type) {
+	case BOOT_MEM_AVAILABLE:
+		return "available";
+	case BOOT_MEM_RESERVED:
+		return "reserved";
+	case BOOT_MEM_ACPI_RECLAIMABLE:
+		return "ACPI reclaimable";
+	case BOOT_MEM_ACPI_NVS:
+		return "ACPI NVS";
+	case BOOT_MEM_BAD:
+		return "bad memory";
+	default:
+		return "unknown type";
+	}
+}
+
+/* The last byte of a [base, base+length) range, saturating instead of wrapping. */
+static uint64_t range_last_byte(phys_addr_t base, uint64_t length)
+{
+	if (length == 0)
+		return base;
+	return (base + length - 1 < base) ? UINT64_MAX : base + length - 1;
+}
+
+void boot_log_print(const struct boot_info *info)
+{
+	kprintf("boot: loader \"%s\", multiboot info at 0x%llx\n",
+		info->loader_name[0] ? info->loader_name : "(unnamed)", info->info_addr);
+	kprintf("boot: command line \"%s\"\n", info->cmdline);
+	kprintf("boot: memory map from the loader (%zu entries):\n", info->mmap_count);
+	for (size_t i = 0; i < info->mmap_count; i++) {
+		const struct boot_mmap_entry *e = &info->mmap[i];
+		kprintf("  mmap: [mem 0x%016llx-0x%016llx] %s", e->base,
+			range_last_byte(e->base, e->length), boot_mem_type_name(e->type));
+		if (e->type < BOOT_MEM_AVAILABLE || e->type > BOOT_MEM_BAD)
+			kprintf(" %u", e->type);
+		kprintf("\n");
+	}
+	kprintf("kernel: [mem 0x%016llx-0x%016llx] (%llu KiB, .bss included)\n",
+		kernel_phys_start(), kernel_phys_end() - 1,
+		(kernel_phys_end() - kernel_phys_start()) / 1024);
+	for (size_t i = 0; i < info->module_count; i++) {
+		const struct boot_module *m = &info->modules[i];
+		kprintf("module: [mem 0x%016llx-0x%016llx] \"%s\"\n", m->start,
+			range_last_byte(m->start, m->end - m->start), m->name);
+	}
+}

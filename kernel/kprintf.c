@@ -1,0 +1,24 @@
+/* The kernel's console output: kvformat() into the serial port. */
+#include "lib/kprintf.h"
+
+#include "arch/x86/serial.h"
+
+static void serial_sink(char c, void *ctx)
+{
+	(void)ctx;
+	serial_putc(c);
+}
+
+int kvprintf(const char *fmt, va_list ap)
+{
+	return kvformat(serial_sink, NULL, fmt, ap);
+}
+
+int kprintf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = kvprintf(fmt, ap);
+	va_end(ap);
+	return n;
+}

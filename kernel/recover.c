@@ -1,0 +1,58 @@
+#include "kernel/recover.h"
+
+#include "arch/x86/setjmp.h"
+#include "lib/string.h"
+
+struct catch_point {
+	kjmp_buf env;
+	struct trap_record *rec;
+	struct catch_point *outer;
+};
+
+static struct catch_point *innermost;
+
+enum trap_kind run_catching(void (*fn)(void *), void *arg, struct trap_record *rec)
+{
+	struct catch_point cp = { .rec = rec, .outer = innermost };
+
+	memset(rec, 0, sizeof(*rec));
+	if (ksetjmp(cp.env) == 0) {
+		innermost = &cp;
+		fn(arg);
+		innermost = cp.outer;
+		rec->kind = TRAP_NONE;
+		return TRAP_NONE;
+	}
+	/* Unwound by recover_from_*(), which already popped cp. */
+	return rec->kind;
+}
+
+static __attribute__((noreturn)) void unwind_innermost(void)
+{
+	struct catch_point *cp = innermost;
+	innermost = cp->outer;
+	klongjmp(cp->env, 1);
+}
+
+void recover_from_fault(unsigned vector, uint32_t error_code, uint32_t eip, uint32_t cr2)
+{
+	if (!innermost)
+		return;
+	struct trap_record *rec = innermost->rec;
+	rec->kind = TRAP_FAULT;
+	rec->vector = vector;
+	rec->error_code = error_code;
+	rec->eip = eip;
+	rec->cr2 = cr2;
+	unwind_innermost();
+}
+
+void recover_from_panic(const char *message)
+{
+	if (!innermost)
+		return;
+	struct trap_record *rec = innermost->rec;
+	rec->kind = TRAP_PANIC;
+	strlcpy(rec->message, message, sizeof(rec->message));
+	unwind_innermost();
+}

@@ -1,0 +1,45 @@
+/*
+ * Expected trouble: lets a kernel test run code that is meant to fault or
+ * panic ("this write raises #PF at 0x400000"), record what happened and go
+ * on. Outside run_catching() every exception and panic is fatal as usual.
+ */
+#ifndef MIO_KERNEL_RECOVER_H
+#define MIO_KERNEL_RECOVER_H
+
+#include <stdint.h>
+
+enum trap_kind {
+	TRAP_NONE = 0, /* the code returned normally */
+	TRAP_FAULT,    /* it raised a CPU exception */
+	TRAP_PANIC,    /* it called panic() */
+};
+
+struct trap_record {
+	enum trap_kind kind;
+	/* TRAP_FAULT */
+	unsigned vector;
+	uint32_t error_code;
+	uint32_t eip;
+	uint32_t cr2; /* the faulting address, for page faults */
+	/* TRAP_PANIC */
+	char message[192];
+};
+
+/*
+ * Runs fn(arg). If it raises a CPU exception or panics, execution unwinds
+ * back here: *rec describes what happened and its kind is returned. Returns
+ * TRAP_NONE (and sets rec->kind so) if fn returns normally. Calls may nest.
+ * The unwound code gets no chance to clean up, so fn should hold no locks
+ * and leave nothing half-built that later code relies on.
+ */
+enum trap_kind run_catching(void (*fn)(void *), void *arg, struct trap_record *rec);
+
+/*
+ * Called by the exception handler and by panic(): when a run_catching() is
+ * active, completes *rec into it and unwinds there (never returns);
+ * otherwise returns so the caller reports the trouble as fatal.
+ */
+void recover_from_fault(unsigned vector, uint32_t error_code, uint32_t eip, uint32_t cr2);
+void recover_from_panic(const char *message);
+
+#endif

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Boots the test ISO in QEMU once and judges the kernel tests.
+#   tools/run-ktests.sh ISO MEMORY [extra QEMU arguments...]
+# Passes only when QEMU exits with the kernel's pass code (33) AND the serial
+# log ends its test run with "N passed, 0 failed". Anything else fails: the
+# fail code (35: a test failed or the kernel panicked), 0 (a triple fault
+# resets the machine, and -no-reboot turns that into exit 0), or the timeout.
+set -uo pipefail
+
+iso=$1 mem=$2
+shift 2
+timeout_s=${KTEST_TIMEOUT:-180}
+logdir=${KTEST_LOGDIR:-build/logs}
+label="-m $mem${*:+ $*}"
+log="$logdir/ktest-$mem$(printf '%s' "$*" | tr -c 'A-Za-z0-9' '_').log"
+mkdir -p "$logdir"
+
+start_ms=$(($(date +%s%N) / 1000000))
+timeout --kill-after=10 "$timeout_s" qemu-system-i386 \
+	-cdrom "$iso" -boot d -m "$mem" "$@" \
+	-display none -monitor none -serial "file:$log" -no-reboot \
+	-device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null
+status=$?
+elapsed_ms=$(($(date +%s%N) / 1000000 - start_ms))
+elapsed=$((elapsed_ms / 1000)).$(printf '%03d' $((elapsed_ms % 1000)))
+
+summary=$(tr -d '\r' <"$log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+
+verdict=
+case $status in
+33) if [[ $summary =~ ^([0-9]+)\ passed,\ 0\ failed$ ]] && ((BASH_REMATCH[1] > 0)); then
+	verdict=pass
+    else
+	verdict="QEMU exited with the pass code but the log has no '<N> passed, 0 failed' line"
+    fi ;;
+35) verdict="the kernel reported failure (exit 35): a test failed or the kernel panicked" ;;
+0) verdict="QEMU exited 0: the machine reset, most likely a triple fault" ;;
+124|137) verdict="timed out after ${timeout_s}s (hung kernel, or GRUB waiting for input)" ;;
+*) verdict="QEMU exited with status $status" ;;
+esac
+
+if [ "$verdict" = pass ]; then
+	printf 'ktest %-28s %s (%ss)\n' "$label:" "$summary" "$elapsed"
+	[ "${V:-0}" = 1 ] && tr -d '\r' <"$log"
+	exit 0
+fi
+printf 'ktest %-28s FAILED: %s\n' "$label:" "$verdict"
+echo "---- serial log ($log), last 60 lines ----"
+tr -d '\r' <"$log" | tail -n 60
+echo "----"
+exit 1
