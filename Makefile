@@ -125,7 +125,10 @@ $(B)/host/obj/string_under_test.o: lib/string.c tests/host/string_rename.h
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -fno-builtin -DMIO_STRING_UNDER_TEST \
 		-include tests/host/string_rename.h -MMD -MP -c $< -o $@
 
-host_objs = $(patsubst %,$(B)/$(1)/obj/%.o,$(HOST_PORTABLE_SRCS) $(HOST_SUPPORT_SRCS))
+# Reference models (plain, obviously-correct allocators) live with the tests and
+# are linked into every host test, fuzzer and benchmark, never into the kernel.
+MODEL_SRCS := $(wildcard tests/model/*.c)
+host_objs = $(patsubst %,$(B)/$(1)/obj/%.o,$(HOST_PORTABLE_SRCS) $(HOST_SUPPORT_SRCS) $(MODEL_SRCS))
 
 HOST_TESTS := $(patsubst tests/host/%.c,$(B)/host/%,$(wildcard tests/host/test_*.c))
 $(B)/host/test_string: $(B)/host/obj/string_under_test.o
@@ -134,14 +137,12 @@ $(B)/host/test_%: $(B)/host/obj/tests/host/test_%.c.o $(call host_objs,host)
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $@ $(filter %.o,$^) -lcriterion
 
 FUZZERS := $(patsubst fuzz/%.c,$(B)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
-FUZZ_MODEL_SRCS := $(wildcard fuzz/model/*.c)
-$(B)/fuzz/fuzz_%: $(B)/fuzz/obj/fuzz/fuzz_%.c.o $(call host_objs,fuzz) \
-		$(patsubst %,$(B)/fuzz/obj/%.o,$(FUZZ_MODEL_SRCS))
+$(B)/fuzz/fuzz_%: $(B)/fuzz/obj/fuzz/fuzz_%.c.o $(call host_objs,fuzz)
 	@echo "  LINK    $@"
 	$(Q)$(HOST_CC) $(FUZZ_CFLAGS) -o $@ $^
 
 BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
-BENCH_SUPPORT_SRCS := $(wildcard bench/support/*.c) $(FUZZ_MODEL_SRCS)
+BENCH_SUPPORT_SRCS := $(wildcard bench/support/*.c)
 $(B)/bench/bench_%: $(B)/bench/obj/bench/bench_%.c.o $(call host_objs,bench) \
 		$(patsubst %,$(B)/bench/obj/%.o,$(BENCH_SUPPORT_SRCS))
 	@echo "  LINK    $@"
@@ -189,8 +190,9 @@ fuzz:
 	@set -e; for f in $(FUZZERS); do \
 		name=$$(basename $$f); mkdir -p $(B)/fuzz/corpus/$$name; \
 		echo "== $$name for $(FUZZ_SECONDS)s"; \
+		seeds=; [ -d fuzz/corpus/$$name ] && seeds=fuzz/corpus/$$name; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-			$(B)/fuzz/corpus/$$name fuzz/corpus/$$name; \
+			$(B)/fuzz/corpus/$$name $$seeds; \
 	done
 
 clean:
