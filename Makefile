@@ -48,6 +48,16 @@ ISO_RUN := $(B)/mioos.iso
 ISO_TEST := $(B)/mioos-test.iso
 TEST_MODULE := $(B)/test-module.txt
 
+# A stamp whose content is the flags and the object list: it changes (and
+# forces a rebuild or relink) when a flag is overridden or a source file is
+# added or removed, which timestamps alone would miss.
+stamp = @mkdir -p $(@D); printf '%s\n' $(1) | cmp -s - $@ || printf '%s\n' $(1) >$@
+.PHONY: FORCE
+$(B)/kernel/config.stamp: FORCE
+	$(call stamp,$(KCFLAGS) $(KERNEL_OBJS))
+
+$(KERNEL_OBJS): $(B)/kernel/config.stamp
+
 $(B)/kernel/%.c.o: %.c
 	@mkdir -p $(@D)
 	@echo "  CC      $@"
@@ -58,7 +68,7 @@ $(B)/kernel/%.S.o: %.S
 	@echo "  CC      $@"
 	$(Q)$(KCC) $(KCFLAGS) -MMD -MP -c $< -o $@
 
-$(KERNEL): $(KERNEL_OBJS) arch/x86/linker.ld
+$(KERNEL): $(KERNEL_OBJS) $(B)/kernel/config.stamp arch/x86/linker.ld
 	@echo "  LD      $@"
 	$(Q)$(KLD) -m elf_i386 -T arch/x86/linker.ld --build-id=none -nostdlib \
 		--defsym=KERNEL_PHYS_BASE=$(strip $(KERNEL_PHYS_BASE)) \
@@ -105,21 +115,27 @@ HOST_PORTABLE_SRCS := $(filter-out lib/string.c,$(PORTABLE_SRCS))
 HOST_SUPPORT_SRCS := $(wildcard tests/host/support/*.c)
 
 # Each flavour compiles the portable code with its own flags into its own tree.
-$(B)/host/obj/%.c.o: %.c
+$(B)/host/config.stamp: FORCE
+	$(call stamp,$(HOST_CFLAGS) $(call host_objs,host))
+$(B)/host/obj/%.c.o: %.c $(B)/host/config.stamp
 	@mkdir -p $(@D)
 	@echo "  CC      $@"
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -MMD -MP -c $< -o $@
-$(B)/fuzz/obj/%.c.o: %.c
+$(B)/fuzz/config.stamp: FORCE
+	$(call stamp,$(FUZZ_CFLAGS) $(call host_objs,fuzz))
+$(B)/fuzz/obj/%.c.o: %.c $(B)/fuzz/config.stamp
 	@mkdir -p $(@D)
 	@echo "  CC      $@"
 	$(Q)$(HOST_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
-$(B)/bench/obj/%.c.o: %.c
+$(B)/bench/config.stamp: FORCE
+	$(call stamp,$(BENCH_CFLAGS) $(call host_objs,bench))
+$(B)/bench/obj/%.c.o: %.c $(B)/bench/config.stamp
 	@mkdir -p $(@D)
 	@echo "  CC      $@"
 	$(Q)$(HOST_CC) $(BENCH_CFLAGS) -MMD -MP -c $< -o $@
 
 # lib/string.c under test, renamed (mio_memcpy, ...) so it can share a binary with libc.
-$(B)/host/obj/string_under_test.o: lib/string.c tests/host/string_rename.h
+$(B)/host/obj/string_under_test.o: lib/string.c tests/host/string_rename.h $(B)/host/config.stamp
 	@mkdir -p $(@D)
 	@echo "  CC      $@"
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -fno-builtin -DMIO_STRING_UNDER_TEST \
@@ -132,21 +148,21 @@ host_objs = $(patsubst %,$(B)/$(1)/obj/%.o,$(HOST_PORTABLE_SRCS) $(HOST_SUPPORT_
 
 HOST_TESTS := $(patsubst tests/host/%.c,$(B)/host/%,$(wildcard tests/host/test_*.c))
 $(B)/host/test_string: $(B)/host/obj/string_under_test.o
-$(B)/host/test_%: $(B)/host/obj/tests/host/test_%.c.o $(call host_objs,host)
+$(B)/host/test_%: $(B)/host/obj/tests/host/test_%.c.o $(call host_objs,host) $(B)/host/config.stamp
 	@echo "  LINK    $@"
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $@ $(filter %.o,$^) -lcriterion
 
 FUZZERS := $(patsubst fuzz/%.c,$(B)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
-$(B)/fuzz/fuzz_%: $(B)/fuzz/obj/fuzz/fuzz_%.c.o $(call host_objs,fuzz)
+$(B)/fuzz/fuzz_%: $(B)/fuzz/obj/fuzz/fuzz_%.c.o $(call host_objs,fuzz) $(B)/fuzz/config.stamp
 	@echo "  LINK    $@"
-	$(Q)$(HOST_CC) $(FUZZ_CFLAGS) -o $@ $^
+	$(Q)$(HOST_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.o,$^)
 
 BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
 BENCH_SUPPORT_SRCS := $(wildcard bench/support/*.c)
 $(B)/bench/bench_%: $(B)/bench/obj/bench/bench_%.c.o $(call host_objs,bench) \
-		$(patsubst %,$(B)/bench/obj/%.o,$(BENCH_SUPPORT_SRCS))
+		$(patsubst %,$(B)/bench/obj/%.o,$(BENCH_SUPPORT_SRCS)) $(B)/bench/config.stamp
 	@echo "  LINK    $@"
-	$(Q)$(HOST_CC) $(BENCH_CFLAGS) -o $@ $^ -lm
+	$(Q)$(HOST_CC) $(BENCH_CFLAGS) -o $@ $(filter %.o,$^) -lm
 
 # ---- the commands the README names ----
 QEMU_RUN_FLAGS := -m 128M -display none -no-reboot \
