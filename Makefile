@@ -190,6 +190,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory kernel-test
 
 host-test: $(HOST_TESTS)
+	@tools/check-layering.sh
 	@set -e; for t in $(HOST_TESTS); do echo "== $$t"; $$t --jobs 2; done
 
 kernel-test: $(ISO_TEST)
