@@ -164,11 +164,18 @@ $(B)/bench/bench_%: $(B)/bench/obj/bench/bench_%.c.o $(call host_objs,bench) \
 	@echo "  LINK    $@"
 	$(Q)$(HOST_CC) $(BENCH_CFLAGS) -o $@ $(filter %.o,$^) -lm
 
+# The host program that types at the kernel's serial console (tests/console/).
+CONSOLE_DRIVER := $(B)/tools/console-driver
+$(CONSOLE_DRIVER): tests/console/driver.c
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(HOST_CC) -std=gnu11 -O1 -g $(WARNINGS) -o $@ $<
+
 # ---- the commands the README names ----
 QEMU_RUN_FLAGS := -m 128M -display none -no-reboot \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04
 
-.PHONY: run test host-test kernel-test bench fuzz debug clean deps-kernel deps-test
+.PHONY: run test host-test kernel-test console-test bench fuzz debug clean deps-kernel deps-test
 
 deps-kernel:
 	@tools/ensure-deps.sh kernel iso qemu
@@ -188,6 +195,7 @@ debug: deps-kernel
 test: deps-test
 	@$(MAKE) --no-print-directory host-test
 	@$(MAKE) --no-print-directory kernel-test
+	@$(MAKE) --no-print-directory console-test
 
 host-test: $(HOST_TESTS)
 	@tools/check-layering.sh
@@ -195,6 +203,10 @@ host-test: $(HOST_TESTS)
 
 kernel-test: $(ISO_TEST)
 	@set -e; for m in $(KTEST_MEMS); do tools/run-ktests.sh $(ISO_TEST) $$m; done
+
+console-test: $(ISO_RUN) $(CONSOLE_DRIVER)
+	@$(CONSOLE_DRIVER) tests/console/session.txt -- qemu-system-i386 \
+		-cdrom $(ISO_RUN) -boot d $(QEMU_RUN_FLAGS) -monitor none -serial stdio
 
 bench:
 	@tools/ensure-deps.sh host-test

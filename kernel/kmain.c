@@ -7,6 +7,7 @@
 #include "arch/x86/serial.h"
 #include "arch/x86/trap.h"
 #include "kernel/boot.h"
+#include "kernel/console.h"
 #include "kernel/ktest.h"
 #include "lib/kprintf.h"
 
@@ -38,6 +39,5 @@ void kmain(uint32_t magic, uint32_t info_phys)
 		int failures = ktest_run(NULL);
 		qemu_exit(failures == 0 ? QEMU_EXIT_PASS : QEMU_EXIT_FAIL);
 	}
-	kprintf("boot complete; halting. (In QEMU, Ctrl-A X quits.)\n");
-	cpu_halt_forever();
+	console_run();
 }
