@@ -19,6 +19,18 @@ void vmm_ref_init(struct vmm_ref *ref, struct vmm_caps caps)
 		abort();
 }
 
+void vmm_ref_reset(struct vmm_ref *ref, struct vmm_caps caps)
+{
+	for (size_t slot = 0; slot < PT_ENTRIES; slot++)
+		if (ref->used[slot])
+			memset(&ref->pages[slot * PAGES_PER_SLOT], 0,
+			       PAGES_PER_SLOT * sizeof(*ref->pages));
+	memset(ref->used, 0, sizeof(ref->used));
+	memset(ref->small, 0, sizeof(ref->small));
+	ref->protected_count = 0;
+	ref->caps = caps;
+}
+
 void vmm_ref_destroy(struct vmm_ref *ref)
 {
 	free(ref->pages);
@@ -46,22 +58,29 @@ static bool forbidden(const struct vmm_ref *ref, uint64_t start, uint64_t end, b
 /* Whether the directory slot holding va has any 4 KiB mapping (= a page table). */
 static bool slot_has_small_pages(const struct vmm_ref *ref, uint64_t va)
 {
-	uint64_t first = va / M4 * PAGES_PER_SLOT;
-
-	for (uint64_t p = first; p < first + PAGES_PER_SLOT; p++)
-		if (ref->pages[p].flags && !ref->pages[p].large)
-			return true;
-	return false;
+	return ref->small[va / M4] != 0;
 }
 
 static bool slot_empty(const struct vmm_ref *ref, uint64_t va)
 {
-	uint64_t first = va / M4 * PAGES_PER_SLOT;
+	return ref->used[va / M4] == 0;
+}
 
-	for (uint64_t p = first; p < first + PAGES_PER_SLOT; p++)
-		if (ref->pages[p].flags)
-			return false;
-	return true;
+/* The only writer of ref->pages: keeps the per-slot counts with it. */
+static void set_page(struct vmm_ref *ref, uint64_t va, struct vmm_ref_page p)
+{
+	struct vmm_ref_page *old = &ref->pages[va / K4];
+	uint64_t slot = va / M4;
+
+	if (old->flags) {
+		ref->used[slot]--;
+		ref->small[slot] -= !old->large;
+	}
+	if (p.flags) {
+		ref->used[slot]++;
+		ref->small[slot] += !p.large;
+	}
+	*old = p;
 }
 
 static bool take_frame(size_t *budget)
@@ -86,8 +105,7 @@ static int map_small(struct vmm_ref *ref, uint64_t va, phys_addr_t pa, uint32_t 
 		return -MIO_EEXIST;
 	if (!slot_has_small_pages(ref, va) && !take_frame(budget))
 		return -MIO_ENOMEM;
-	ref->pages[va / K4] = (struct vmm_ref_page){ (uint32_t)(pa / K4),
-						     (uint16_t)(flags | VMM_PRESENT), 0 };
+	set_page(ref, va, (struct vmm_ref_page){ (uint32_t)(pa / K4), (uint16_t)(flags | VMM_PRESENT), 0 });
 	return 0;
 }
 
@@ -105,8 +123,8 @@ static int map_large(struct vmm_ref *ref, uint64_t va, phys_addr_t pa, uint32_t 
 	if (!slot_empty(ref, va))
 		return -MIO_EEXIST;
 	for (uint64_t i = 0; i < PAGES_PER_SLOT; i++)
-		ref->pages[va / K4 + i] = (struct vmm_ref_page){ (uint32_t)(pa / K4 + i),
-								 (uint16_t)(flags | VMM_PRESENT), 1 };
+		set_page(ref, va + i * K4, (struct vmm_ref_page){ (uint32_t)(pa / K4 + i),
+								  (uint16_t)(flags | VMM_PRESENT), 1 });
 	return 0;
 }
 
@@ -115,7 +133,8 @@ static uint64_t clear_page(struct vmm_ref *ref, uint64_t va)
 {
 	uint64_t n = ref->pages[va / K4].large ? PAGES_PER_SLOT : 1;
 
-	memset(&ref->pages[va / K4], 0, n * sizeof(struct vmm_ref_page));
+	for (uint64_t i = 0; i < n; i++)
+		set_page(ref, va + i * K4, (struct vmm_ref_page){ 0, 0, 0 });
 	return n * K4;
 }
 
@@ -263,6 +282,10 @@ void vmm_ref_walk(const struct vmm_ref *ref, void (*fn)(const struct vmm_mapping
 {
 	for (uint64_t va = 0; va < VMM_RESERVED_BASE;) {
 		struct vmm_mapping m;
+		if (slot_empty(ref, va)) {
+			va = (va / M4 + 1) * M4;
+			continue;
+		}
 		if (vmm_ref_lookup(ref, va, &m) != 0) {
 			va += K4;
 			continue;

@@ -27,12 +27,17 @@ struct vmm_ref_page {
 struct vmm_ref {
 	struct vmm_caps caps;
 	struct vmm_ref_page *pages; /* VMM_REF_PAGES entries */
+	/* Per directory slot, kept by the one function that writes pages: */
+	uint16_t used[PT_ENTRIES];  /* mapped 4 KiB pieces (a 4 MiB page counts 1024) */
+	uint16_t small[PT_ENTRIES]; /* of which 4 KiB pages */
 	size_t protected_count;
 	struct vmm_range protected_ranges[VMM_PROTECTED_MAX];
 };
 
 void vmm_ref_init(struct vmm_ref *ref, struct vmm_caps caps);
 void vmm_ref_destroy(struct vmm_ref *ref);
+/* Back to the state vmm_ref_init() leaves, without reallocating (cheap: clears used slots only). */
+void vmm_ref_reset(struct vmm_ref *ref, struct vmm_caps caps);
 
 int vmm_ref_protect(struct vmm_ref *ref, virt_addr_t virt, size_t size);
 int vmm_ref_map_protected(struct vmm_ref *ref, virt_addr_t virt, phys_addr_t phys, size_t size,

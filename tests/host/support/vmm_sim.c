@@ -222,6 +222,7 @@ void vmm_sim_init(struct vmm_sim *sim, size_t frames, phys_addr_t ram_base)
 	sim->frame_count = frames;
 	sim->frame_used = xcalloc(frames, 1);
 	sim->free_stack = xcalloc(frames, sizeof(*sim->free_stack));
+	memset(sim->ram, JUNK, frames * PAGE_SIZE);
 	vmm_sim_reset(sim);
 }
 
@@ -236,7 +237,10 @@ void vmm_sim_destroy(struct vmm_sim *sim)
 
 void vmm_sim_reset(struct vmm_sim *sim)
 {
-	memset(sim->ram, JUNK, sim->frame_count * PAGE_SIZE);
+	/* Free frames already hold junk (init and free put it there). */
+	for (size_t i = 0; i < sim->frame_count; i++)
+		if (sim->frame_used[i])
+			memset(sim->ram + i * PAGE_SIZE, JUNK, PAGE_SIZE);
 	memset(sim->frame_used, 0, sim->frame_count);
 	for (size_t i = 0; i < sim->frame_count; i++)
 		sim->free_stack[i] = sim->frame_count - 1 - i; /* lowest frame first */
