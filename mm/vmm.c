@@ -144,7 +144,7 @@ static void zero_table_frame(struct vmm *vmm, phys_addr_t frame)
 	flush(vmm, window_of(VMM_SCRATCH_PDX));
 }
 
-/* A frame for a directory or table, or 0 with -MIO_ENOMEM. */
+/* Takes a frame for a directory or table from the frame source: 0 or -MIO_ENOMEM. */
 static int alloc_table_frame(struct vmm *vmm, phys_addr_t *frame)
 {
 	if (vmm->cfg.frames->alloc(vmm->cfg.frames_ctx, frame) != 0)
@@ -192,22 +192,51 @@ static void table_release(struct vmm *vmm, struct walk *w)
 
 /* ---- mapping and unmapping, arguments already checked ---- */
 
-static int install_page(struct vmm *vmm, uint32_t va, phys_addr_t phys, uint32_t flags)
+/* 4 KiB pages from va to the end of its directory slot. */
+static size_t pages_left_in_slot(uint32_t va)
+{
+	return PT_ENTRIES - ptx(va);
+}
+
+/*
+ * Maps n 4 KiB pages from va, all in va's directory slot, to consecutive
+ * frames from phys, creating the slot's table if needed. Stops at the first
+ * page it cannot map; *done says how many it mapped. The first page is
+ * checked before a table is created, so a new table is never left empty.
+ */
+static int install_pages(struct vmm *vmm, uint32_t va, phys_addr_t phys, size_t n,
+			 uint32_t flags, size_t *done)
 {
 	struct walk w;
+	size_t i;
+	int err = 0;
 
+	*done = 0;
 	walk(vmm, va, &w);
-	if (pde_is_large(*w.pde) || (w.pte && entry_present(*w.pte)))
+	if (phys >= PTE_PHYS_LIMIT)
+		return -MIO_EINVAL;
+	if (pde_is_large(*w.pde))
 		return -MIO_EEXIST;
 	if (!w.pte) {
-		int err = table_create(vmm, w.slot);
+		err = table_create(vmm, w.slot);
 		if (err)
 			return err;
 		walk(vmm, va, &w);
 	}
-	*w.pte = pte_make(phys, flags | PTE_P);
-	vmm->table_live[w.slot]++;
-	return 0;
+	for (i = 0; i < n; i++, phys += PAGE_SIZE) {
+		if (phys >= PTE_PHYS_LIMIT) {
+			err = -MIO_EINVAL;
+			break;
+		}
+		if (entry_present(w.pte[i])) {
+			err = -MIO_EEXIST;
+			break;
+		}
+		w.pte[i] = pte_make(phys, flags | PTE_P);
+	}
+	vmm->table_live[w.slot] += i;
+	*done = i;
+	return err;
 }
 
 static int install_large_page(struct vmm *vmm, uint32_t va, phys_addr_t phys, uint32_t flags)
@@ -221,39 +250,65 @@ static int install_large_page(struct vmm *vmm, uint32_t va, phys_addr_t phys, ui
 	return 0;
 }
 
-/* Unmaps the page at va (4 KiB aligned) and says how large it was. */
-static int remove_page(struct vmm *vmm, uint32_t va, size_t *size)
+/*
+ * Finds the run of mappings at va that one removal can take, at most max
+ * bytes: a whole 4 MiB page, or the 4 KiB pages present without a hole from
+ * va to the end of its slot. Returns -MIO_EINVAL for a 4 MiB page that va
+ * does not start or that is longer than max, -MIO_ENOENT if nothing is
+ * mapped at va.
+ */
+static int mapped_run(const struct vmm *vmm, uint32_t va, uint64_t max, struct walk *w,
+		      uint64_t *len)
 {
-	struct walk w;
+	size_t n, i;
 
-	walk(vmm, va, &w);
-	if (pde_is_large(*w.pde)) {
-		if (!IS_ALIGNED(va, LARGE_PAGE_SIZE))
+	walk(vmm, va, w);
+	if (pde_is_large(*w->pde)) {
+		if (!IS_ALIGNED(va, LARGE_PAGE_SIZE) || max < LARGE_PAGE_SIZE)
 			return -MIO_EINVAL;
-		slot_clear(vmm, &w);
-		flush(vmm, va);
-		*size = LARGE_PAGE_SIZE;
+		*len = LARGE_PAGE_SIZE;
 		return 0;
 	}
-	if (!w.pte || !entry_present(*w.pte))
+	if (!w->pte || !entry_present(w->pte[0]))
 		return -MIO_ENOENT;
-	*w.pte = 0;
-	flush(vmm, va);
-	if (--vmm->table_live[w.slot] == 0)
-		table_release(vmm, &w);
-	*size = PAGE_SIZE;
+	n = (size_t)MIN(max / PAGE_SIZE, (uint64_t)pages_left_in_slot(va));
+	for (i = 1; i < n && entry_present(w->pte[i]); i++)
+		;
+	*len = (uint64_t)i * PAGE_SIZE;
 	return 0;
 }
 
-/* Unmaps everything in [va, va + size), which this call's caller mapped itself. */
+/*
+ * Unmaps the run of len bytes at va (w: its walk), which is mapped: a 4 MiB
+ * page, or 4 KiB pages in one slot. invlpg for every page; a page table
+ * left empty goes back to the frame source.
+ */
+static void remove_run(struct vmm *vmm, struct walk *w, uint32_t va, uint64_t len)
+{
+	size_t n = (size_t)(len / PAGE_SIZE);
+
+	if (pde_is_large(*w->pde)) {
+		slot_clear(vmm, w);
+		flush(vmm, va);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		w->pte[i] = 0;
+		flush(vmm, va + (uint32_t)(i * PAGE_SIZE));
+	}
+	vmm->table_live[w->slot] -= (uint16_t)n;
+	if (vmm->table_live[w->slot] == 0)
+		table_release(vmm, w);
+}
+
+/* Unmaps all of [va, va + size), which must be mapped without a hole. */
 static void unmap_all(struct vmm *vmm, uint32_t va, uint64_t size)
 {
-	for (uint64_t off = 0; off < size;) {
-		size_t step;
-		if (remove_page(vmm, (uint32_t)(va + off), &step) != 0)
-			panic("vmm: rolling back, 0x%llx is not mapped",
-			      (unsigned long long)(va + off));
-		off += step;
+	for (uint64_t off = 0, len; off < size; off += len) {
+		struct walk w;
+		if (mapped_run(vmm, va + (uint32_t)off, size - off, &w, &len) != 0)
+			panic("vmm: 0x%llx should be mapped", (unsigned long long)(va + off));
+		remove_run(vmm, &w, va + (uint32_t)off, len);
 	}
 }
 
@@ -295,23 +350,24 @@ static int map_range(struct vmm *vmm, virt_addr_t virt, phys_addr_t phys, size_t
 	for (uint64_t off = 0; off < size;) {
 		uint32_t va = (uint32_t)(virt + off);
 		phys_addr_t pa = phys + off;
-		size_t step = PAGE_SIZE;
 
 		if (large_page_fits(vmm, va, pa, size - off)) {
-			step = LARGE_PAGE_SIZE;
 			err = check_large_page_args(vmm, va, pa, flags);
 			if (!err)
 				err = install_large_page(vmm, va, pa, flags);
-		} else {
-			err = check_page_args(va, pa, flags);
 			if (!err)
-				err = install_page(vmm, va, pa, flags);
+				off += LARGE_PAGE_SIZE;
+		} else {
+			size_t n = (size_t)MIN((size - off) / PAGE_SIZE,
+					       (uint64_t)pages_left_in_slot(va));
+			size_t done;
+			err = install_pages(vmm, va, pa, n, flags, &done);
+			off += (uint64_t)done * PAGE_SIZE;
 		}
 		if (err) {
 			unmap_all(vmm, (uint32_t)virt, off);
 			return err;
 		}
-		off += step;
 	}
 	return 0;
 }
@@ -375,12 +431,13 @@ int vmm_map_protected(struct vmm *vmm, virt_addr_t virt, phys_addr_t phys, size_
 int vmm_map_page(struct vmm *vmm, virt_addr_t virt, phys_addr_t phys, uint32_t flags)
 {
 	int err = check_page_args(virt, phys, flags);
+	size_t done;
 
 	if (err)
 		return err;
 	if (forbidden(vmm, virt, (uint64_t)virt + PAGE_SIZE, true))
 		return -MIO_EPERM;
-	return install_page(vmm, (uint32_t)virt, phys, flags);
+	return install_pages(vmm, (uint32_t)virt, phys, 1, flags, &done);
 }
 
 int vmm_map_page_4mib(struct vmm *vmm, virt_addr_t virt, phys_addr_t phys, uint32_t flags)
@@ -396,7 +453,8 @@ int vmm_map_page_4mib(struct vmm *vmm, virt_addr_t virt, phys_addr_t phys, uint3
 
 int vmm_unmap_page(struct vmm *vmm, virt_addr_t virt)
 {
-	size_t size;
+	struct walk w;
+	bool large;
 
 	if (!in_space(virt) || !IS_ALIGNED(virt, PAGE_SIZE))
 		return -MIO_EINVAL;
@@ -404,7 +462,14 @@ int vmm_unmap_page(struct vmm *vmm, virt_addr_t virt)
 	 * vmm_map_page_4mib refuses overlaps and vmm_map_range never builds one. */
 	if (forbidden(vmm, virt, (uint64_t)virt + PAGE_SIZE, true))
 		return -MIO_EPERM;
-	return remove_page(vmm, (uint32_t)virt, &size);
+	walk(vmm, (uint32_t)virt, &w);
+	large = pde_is_large(*w.pde);
+	if (large && !IS_ALIGNED(virt, LARGE_PAGE_SIZE))
+		return -MIO_EINVAL;
+	if (!large && (!w.pte || !entry_present(*w.pte)))
+		return -MIO_ENOENT;
+	remove_run(vmm, &w, (uint32_t)virt, large ? LARGE_PAGE_SIZE : PAGE_SIZE);
+	return 0;
 }
 
 int vmm_map_range(struct vmm *vmm, virt_addr_t virt, phys_addr_t phys, size_t size,
@@ -416,24 +481,16 @@ int vmm_map_range(struct vmm *vmm, virt_addr_t virt, phys_addr_t phys, size_t si
 int vmm_unmap_range(struct vmm *vmm, virt_addr_t virt, size_t size)
 {
 	int err = check_range(vmm, virt, size, true);
+	struct walk w;
+	uint64_t len;
 
 	if (err)
 		return err;
 	/* Check the whole range first, so a failure changes nothing. */
-	for (uint64_t off = 0; off < size;) {
-		uint32_t va = (uint32_t)(virt + off);
-		struct walk w;
-
-		walk(vmm, va, &w);
-		if (pde_is_large(*w.pde)) {
-			if (!IS_ALIGNED(va, LARGE_PAGE_SIZE) || size - off < LARGE_PAGE_SIZE)
-				return -MIO_EINVAL;
-			off += LARGE_PAGE_SIZE;
-		} else if (w.pte && entry_present(*w.pte)) {
-			off += PAGE_SIZE;
-		} else {
-			return -MIO_ENOENT;
-		}
+	for (uint64_t off = 0; off < size; off += len) {
+		err = mapped_run(vmm, (uint32_t)(virt + off), size - off, &w, &len);
+		if (err)
+			return err;
 	}
 	unmap_all(vmm, (uint32_t)virt, size);
 	return 0;
