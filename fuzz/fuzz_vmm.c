@@ -216,7 +216,9 @@ static void step(const uint8_t b[6])
 	uint8_t op = b[0];
 	virt_addr_t va = pick_virt(b[1], b[2], op & 0x80 && (b[3] & 1));
 	uint32_t flags = (b[4] & VMM_FLAGS_ALL) | (op & 0x40 && b[5] == 0xFF ? PTE_PS : 0);
-	phys_addr_t pa_small = ((phys_addr_t)b[3] << PAGE_SHIFT) | pick_phys_high(b[5]);
+	/* Mostly low frames (plus high bits); with b[5] bit 3, frames just below 4 GiB. */
+	phys_addr_t pa_small = b[5] & 8 ? 0xFFF00000u + ((phys_addr_t)b[3] << PAGE_SHIFT)
+				       : ((phys_addr_t)b[3] << PAGE_SHIFT) | pick_phys_high(b[5]);
 	phys_addr_t pa_large = ((phys_addr_t)(b[3] & 0x3F) << LARGE_PAGE_SHIFT) | pick_phys_high(b[5]);
 	size_t len = (size_t)((b[5] >> 4) & 3) * LARGE_PAGE_SIZE + (size_t)(b[4] >> 4) * PAGE_SIZE;
 	phys_addr_t pa_range = op & 0x20 ? pa_large : pa_small;

@@ -172,9 +172,11 @@ static int table_create(struct vmm *vmm, unsigned slot)
 
 /*
  * Empties a directory slot. Its window page is flushed: it translated to
- * the old table (or, for a 4 MiB page, into the page itself), and the next
- * table in this slot must not be reached through that. invlpg also drops
- * the CPU's cached copies of directory entries.
+ * the old table (or, for a 4 MiB page, into the page itself, and then as a
+ * global translation if the page had VMM_GLOBAL, since bit 8 of the entry
+ * reads as G for the window page), and the next table in this slot must not
+ * be reached through that. invlpg also drops the CPU's cached copies of
+ * directory entries, global or not.
  */
 static void slot_clear(struct vmm *vmm, struct walk *w)
 {

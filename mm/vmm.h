@@ -95,7 +95,10 @@ struct vmm_machine_ops {
 	void (*load_cr3)(void *ctx, phys_addr_t directory_phys);
 };
 
-/* Where page-table frames come from (the PMM in the kernel). */
+/*
+ * Where page-table frames come from. In the kernel: a small adapter over the
+ * PMM (pmm_alloc_frame(1) / pmm_free_frame); the PMM never calls the VMM.
+ */
 struct vmm_frame_ops {
 	/*
 	 * Stores one free 4 KiB frame below 4 GiB in *frame (contents need
@@ -256,7 +259,7 @@ bool vmm_page_mapped(const struct vmm *vmm, virt_addr_t virt);
 
 /*
  * Calls fn once per mapping, in ascending virtual order (protected ones
- * included, the reserved top never).
+ * included, the reserved top never). fn must not change the address space.
  */
 void vmm_walk(const struct vmm *vmm, void (*fn)(const struct vmm_mapping *m, void *arg),
 	      void *arg);

@@ -534,6 +534,19 @@ Test(vmm_errors, protected_ranges_run_out, .init = setup, .fini = teardown)
 	assert_no_leak();
 }
 
+Test(vmm_errors, a_protected_map_that_fails_protects_nothing, .init = setup, .fini = teardown)
+{
+	cr_assert(eq(int, vmm_map_page(&vmm, 0x00200000u, 0x1000u, RW), 0));
+	cr_assert(eq(int, vmm_map_protected(&vmm, 0x00100000u, 0x00100000u, 2 * MiB, RW),
+		     -MIO_EEXIST));
+	cr_assert(eq(sz, vmm.protected_count, 0));
+	cr_assert(not(vmm_page_mapped(&vmm, 0x00100000u)), "rolled back");
+	cr_assert(eq(int, vmm_map_page(&vmm, 0x00100000u, 0x1000u, RW), 0), "and not protected");
+	cr_assert(eq(int, vmm_map_protected(&vmm, 0xFF000000u, 0xFF000000u, 16 * MiB, RW),
+		     -MIO_EPERM), "the reserved top stays the VMM's own");
+	assert_no_leak();
+}
+
 /* ==== errors: physical addresses and CPU features ==== */
 
 Test(vmm_errors, phys_above_4gib_with_pse36, .init = setup, .fini = teardown)
@@ -551,6 +564,18 @@ Test(vmm_errors, phys_above_4gib_with_pse36, .init = setup, .fini = teardown)
 	cr_assert(eq(int, vmm_map_range(&vmm, 0x01000000u, 0x100400000ull, 8 * MiB, RW), 0),
 		  "4 MiB pages above 4 GiB");
 	cr_assert(eq(u64, vmm_virt_to_phys(&vmm, 0x01400010u), 0x100800010ull));
+	assert_no_leak();
+}
+
+Test(vmm_errors, range_whose_phys_crosses_4gib_rolls_back, .init = setup, .fini = teardown)
+{
+	/* Two pages fit below 4 GiB, the third would need a 33rd address bit. */
+	cr_assert(eq(int, vmm_map_range(&vmm, 0x01000000u, 0xFFFFE000ull, 3 * PAGE_SIZE, RW),
+		     -MIO_EINVAL));
+	cr_assert(not(vmm_page_mapped(&vmm, 0x01000000u)));
+	cr_assert(eq(sz, sim.frames_out, 1));
+	cr_assert(eq(int, vmm_map_range(&vmm, 0x01000000u, 0xFFFFE000ull, 2 * PAGE_SIZE, RW), 0));
+	cr_assert(eq(u64, vmm_virt_to_phys(&vmm, 0x01001FFFu), 0xFFFFFFFFull));
 	assert_no_leak();
 }
 
@@ -770,6 +795,34 @@ Test(vmm_check, catches_broken_special_slots, .init = setup_before_paging, .fini
 	ASSERT_PANICS((vmm_check(&vmm)));
 	cr_assert(eq(str, host_panic_message,
 		     "vmm_check: slot 5 maps 0x1000000000 beyond 36 physical bits"));
+}
+
+Test(vmm_check, catches_bad_directory_entries, .init = setup_before_paging, .fini = teardown)
+{
+	uint32_t *pd = vmm_sim_frame(&sim, vmm_directory_phys(&vmm));
+
+	pd[7] = 0x00000002u; /* not present, but not zero either */
+	ASSERT_PANICS((vmm_check(&vmm)));
+	cr_assert(eq(str, host_panic_message, "vmm_check: empty slot 7 holds 0x00000002, counts 0"));
+	pd[7] = 0;
+	cr_assert(eq(int, vmm_map_page(&vmm, 0x00401000u, 0x00123000u, RW), 0));
+	pd[1] &= ~PTE_U;
+	ASSERT_PANICS((vmm_check(&vmm)));
+	cr_assert(eq(str, host_panic_message,
+		     "vmm_check: slot 1: table entry 0x02001003 has the wrong flags"));
+	pd[1] |= PTE_U;
+	cr_assert(eq(int, vmm_map_page_4mib(&vmm, 0x00800000u, 0, RW), 0));
+	vmm.table_live[2] = 3;
+	ASSERT_PANICS((vmm_check(&vmm)));
+	cr_assert(eq(str, host_panic_message,
+		     "vmm_check: slot 2 is a 4 MiB page but counts 3 entries"));
+}
+
+Test(vmm_check, catches_a_large_page_without_pse, .init = setup_no_pse, .fini = teardown)
+{
+	vmm_sim_frame(&sim, vmm_directory_phys(&vmm))[2] = pde_make_large(0, PTE_P);
+	ASSERT_PANICS((vmm_check(&vmm)));
+	cr_assert(eq(str, host_panic_message, "vmm_check: slot 2 holds a 4 MiB page without PSE"));
 }
 
 Test(vmm_check, catches_an_empty_table_and_a_shared_one, .init = setup_before_paging,
