@@ -460,14 +460,15 @@ int vmm_unmap_page(struct vmm *vmm, virt_addr_t virt)
 
 	if (!in_space(virt) || !IS_ALIGNED(virt, PAGE_SIZE))
 		return -MIO_EINVAL;
-	/* A 4 MiB page is wholly inside or outside every protected range:
-	 * vmm_map_page_4mib refuses overlaps and vmm_map_range never builds one. */
 	if (forbidden(vmm, virt, (uint64_t)virt + PAGE_SIZE, true))
 		return -MIO_EPERM;
 	walk(vmm, (uint32_t)virt, &w);
 	large = pde_is_large(*w.pde);
 	if (large && !IS_ALIGNED(virt, LARGE_PAGE_SIZE))
 		return -MIO_EINVAL;
+	/* vmm_protect() may have covered part of a 4 MiB page mapped earlier. */
+	if (large && forbidden(vmm, virt, (uint64_t)virt + LARGE_PAGE_SIZE, true))
+		return -MIO_EPERM;
 	if (!large && (!w.pte || !entry_present(*w.pte)))
 		return -MIO_ENOENT;
 	remove_run(vmm, &w, (uint32_t)virt, large ? LARGE_PAGE_SIZE : PAGE_SIZE);

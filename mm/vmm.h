@@ -208,10 +208,12 @@ int vmm_map_page_4mib(struct vmm *vmm, virt_addr_t virt, phys_addr_t phys, uint3
  * with invlpg. A page table left empty goes back to the frame source. The
  * frame that was mapped is the caller's: nothing is freed but tables.
  * Returns 0 or:
- *   -MIO_EINVAL  virt not 4 KiB aligned or at or above 4 GiB; virt inside a
- *                4 MiB page but not its first address;
- *   -MIO_EPERM   the reserved top 8 MiB or a protected range;
- *   -MIO_ENOENT  nothing is mapped at virt.
+ *   -MIO_EINVAL  virt not 4 KiB aligned or at or above 4 GiB;
+ *   -MIO_EPERM   the 4 KiB page at virt is in the reserved top 8 MiB or a
+ *                protected range;
+ *   -MIO_ENOENT  nothing is mapped at virt;
+ *   -MIO_EINVAL  virt is inside a 4 MiB page but not its first address;
+ *   -MIO_EPERM   a protected range covers part of that 4 MiB page.
  */
 int vmm_unmap_page(struct vmm *vmm, virt_addr_t virt);
 

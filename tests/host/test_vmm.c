@@ -523,6 +523,15 @@ Test(vmm_errors, a_protected_hole_stays_unmapped, .init = setup, .fini = teardow
 	cr_assert(eq(int, vmm_protect(&vmm, 0x800u, PAGE_SIZE), -MIO_EINVAL));
 }
 
+Test(vmm_errors, a_large_page_partly_protected_later_stays, .init = setup, .fini = teardown)
+{
+	cr_assert(eq(int, vmm_map_page_4mib(&vmm, 0x00400000u, 0x00400000u, RW), 0));
+	cr_assert(eq(int, vmm_protect(&vmm, 0x00401000u, PAGE_SIZE), 0));
+	cr_assert(eq(int, vmm_unmap_page(&vmm, 0x00400000u), -MIO_EPERM));
+	cr_assert(eq(int, vmm_unmap_range(&vmm, 0x00400000u, 4 * MiB), -MIO_EPERM));
+	cr_assert(vmm_page_mapped(&vmm, 0x00401000u));
+}
+
 Test(vmm_errors, protected_ranges_run_out, .init = setup, .fini = teardown)
 {
 	for (unsigned i = 0; i < VMM_PROTECTED_MAX; i++)

@@ -160,6 +160,8 @@ int vmm_ref_unmap_page(struct vmm_ref *ref, virt_addr_t virt)
 		return -MIO_ENOENT;
 	if (ref->pages[virt / K4].large && virt % M4)
 		return -MIO_EINVAL;
+	if (ref->pages[virt / K4].large && forbidden(ref, virt, (uint64_t)virt + M4, true))
+		return -MIO_EPERM;
 	clear_page(ref, virt);
 	return 0;
 }
