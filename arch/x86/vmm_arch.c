@@ -90,9 +90,7 @@ void x86_paging_caps(struct vmm_caps *caps)
 	caps->pse36 = cpu.pse && cpu.pse36;
 	bits = caps->pse36 ? max_phys_bits(&cpu) : 32;
 	/* The SDM caps PSE-36 at 40 bits; fewer than 32 would be a CPU bug. */
-	caps->phys_bits = bits > PDE_LARGE_PHYS_BITS_MAX ? PDE_LARGE_PHYS_BITS_MAX
-			  : bits < 32			 ? 32
-							 : bits;
+	caps->phys_bits = MIN(MAX(bits, 32u), PDE_LARGE_PHYS_BITS_MAX);
 }
 
 void paging_enable(phys_addr_t directory_phys, const struct vmm_caps *caps)

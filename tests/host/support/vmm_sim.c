@@ -50,7 +50,7 @@ uint32_t *vmm_sim_frame(struct vmm_sim *sim, phys_addr_t frame)
 	if (i == sim->frame_count)
 		sim_fail("0x%llx is not a frame of the simulated RAM", (unsigned long long)frame);
 	if (!sim->frame_used[i])
-		sim_fail("frame 0x%llx is used but free", (unsigned long long)frame);
+		sim_fail("frame 0x%llx is touched but not allocated", (unsigned long long)frame);
 	return (uint32_t *)(sim->ram + i * PAGE_SIZE);
 }
 
