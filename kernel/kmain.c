@@ -8,6 +8,7 @@
 #include "arch/x86/trap.h"
 #include "kernel/boot.h"
 #include "kernel/ktest.h"
+#include "kernel/pmm_boot.h"
 #include "lib/kprintf.h"
 
 static void log_cpu(const struct cpu_info *cpu)
@@ -33,6 +34,7 @@ void kmain(uint32_t magic, uint32_t info_phys)
 
 	boot_log_print(&boot_info);
 	log_cpu(&boot_cpu);
+	pmm_boot_init();
 
 	if (ktest_mode) {
 		int failures = ktest_run(NULL);

@@ -231,3 +231,40 @@ int memmap_usable(const struct memmap_entry *raw, size_t n, struct memmap_range 
 	usable_flush(&c);
 	return c.overflow ? -MIO_ENOMEM : (int)c.count;
 }
+
+/* ---- memmap_find_free: a home for early data ---- */
+
+/* Moves *a past every avoided range that [*a, *a + size) overlaps; true if it moved. */
+static bool skip_avoided(phys_addr_t *a, uint64_t size, const struct memmap_range *avoid,
+			 size_t navoid)
+{
+	bool moved = false;
+	for (size_t i = 0; i < navoid; i++) {
+		if (avoid[i].start < *a + size && *a < avoid[i].end) {
+			/* Rounding the very top of the address space up would wrap to 0. */
+			*a = avoid[i].end > UINT64_MAX - PAGE_SIZE
+				     ? UINT64_MAX
+				     : ALIGN_UP(avoid[i].end, (phys_addr_t)PAGE_SIZE);
+			moved = true;
+		}
+	}
+	return moved;
+}
+
+int memmap_find_free(const struct memmap_range *usable, size_t count, uint64_t size,
+		     phys_addr_t min, phys_addr_t max, const struct memmap_range *avoid,
+		     size_t navoid, phys_addr_t *out)
+{
+	for (size_t i = 0; i < count; i++) {
+		phys_addr_t a = ALIGN_UP(MAX(usable[i].start, min), (phys_addr_t)PAGE_SIZE);
+		phys_addr_t end = MIN(usable[i].end, max);
+		/* a only grows, so each pass either fits, moves past an avoided range, or gives up. */
+		while (a < end && end - a >= size) {
+			if (!skip_avoided(&a, size, avoid, navoid)) {
+				*out = a;
+				return 0;
+			}
+		}
+	}
+	return -MIO_ENOMEM;
+}

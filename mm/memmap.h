@@ -96,6 +96,17 @@ int memmap_resolve(const struct memmap_entry *raw, size_t n, struct memmap_entry
 int memmap_usable(const struct memmap_entry *raw, size_t n, struct memmap_range *out,
 		  size_t cap);
 
+/*
+ * The lowest page-aligned address a such that [a, a + size) lies inside one
+ * of usable[0..count), at or above min, ends at or below max, and overlaps
+ * none of avoid[0..navoid) (byte ranges, any order). The kernel uses it to
+ * carve the PMM's metadata out of RAM before there is any allocator.
+ * Stores a in *out and returns 0, or returns -MIO_ENOMEM when nothing fits.
+ */
+int memmap_find_free(const struct memmap_range *usable, size_t count, uint64_t size,
+		     phys_addr_t min, phys_addr_t max, const struct memmap_range *avoid,
+		     size_t navoid, phys_addr_t *out);
+
 /* "available", "reserved", "ACPI reclaimable", "ACPI NVS", "bad memory", else "unknown type". */
 const char *memmap_type_name(uint32_t type);
 

@@ -531,7 +531,9 @@ size_t pmm_reserve(struct pmm *pmm, phys_addr_t start, phys_addr_t end, const ch
 	for_each_overlap(pmm, start, end, reserve_frames, &newly);
 	if (pmm->reservation_count < PMM_MAX_RESERVATIONS)
 		pmm->reservations[pmm->reservation_count++] =
-			(struct pmm_reservation){ .start = start, .end = end, .what = what };
+			(struct pmm_reservation){
+				.start = start, .end = end, .what = what, .frames = newly
+			};
 	else
 		pmm->reservations_unrecorded++;
 	return newly;
@@ -818,12 +820,10 @@ void pmm_dump(const struct pmm *pmm, size_t max_runs)
 {
 	struct pmm_stats total;
 	pmm_stats(pmm, &total, NULL, 0);
-	kprintf("pmm: %zu regions, %zu bytes of metadata at %p, frames from 0x%llx", 
-		pmm->region_count, pmm->metadata_size, pmm->metadata, PA(pmm->floor));
-	if (pmm->unmanaged_frames)
-		kprintf(" (%llu usable frames outside [floor, 0x%llx) not managed)",
-			PA(pmm->unmanaged_frames), PA(PMM_MAX_PHYS));
-	kprintf("\n");
+	kprintf("pmm: %zu regions, %zu bytes of metadata at %p\n", pmm->region_count,
+		pmm->metadata_size, pmm->metadata);
+	kprintf("pmm: frames below 0x%llx or from 0x%llx up are not managed (%llu usable ones)\n",
+		PA(pmm->floor), PA(PMM_MAX_PHYS), PA(pmm->unmanaged_frames));
 	print_stats("pmm: total ", &total);
 
 	for (const struct pmm_region *r = pmm->regions; r; r = r->next) {
@@ -837,8 +837,8 @@ void pmm_dump(const struct pmm *pmm, size_t max_runs)
 	}
 	for (size_t i = 0; i < pmm->reservation_count; i++) {
 		const struct pmm_reservation *v = &pmm->reservations[i];
-		kprintf("  reserved [mem 0x%016llx-0x%016llx] %s\n", PA(v->start), PA(v->end - 1),
-			v->what ? v->what : "");
+		kprintf("  reserved [mem 0x%016llx-0x%016llx] %-15s %zu frames\n", PA(v->start),
+			PA(v->end - 1), v->what ? v->what : "", v->frames);
 	}
 	if (pmm->reservations_unrecorded)
 		kprintf("  ... and %zu more reservations (not recorded)\n",

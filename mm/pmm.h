@@ -66,6 +66,7 @@ struct pmm_region; /* one usable range; see mm/pmm_internal.h */
 struct pmm_reservation {
 	phys_addr_t start, end; /* as requested, in bytes: [start, end) */
 	const char *what;       /* not copied: must outlive the PMM */
+	size_t frames;          /* frames this reservation took from the free ones */
 };
 
 /*

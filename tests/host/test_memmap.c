@@ -277,6 +277,30 @@ Test(memmap, type_names)
 	cr_assert_str_eq(memmap_type_name(42), "unknown type");
 }
 
+/* ---- memmap_find_free ---- */
+
+Test(memmap, find_free_takes_the_lowest_fit_past_avoided_ranges)
+{
+	const struct memmap_range usable[] = { R(0x0, 0x9f000), R(0x100000, 0x7fe0000),
+					       R(GIB(4), GIB(6)) };
+	const struct memmap_range avoid[] = { R(0x503000, 0x504000), R(0x119000, 0x11b076),
+					      R(0x500000, 0x501001) };
+	phys_addr_t a;
+	cr_assert_eq(memmap_find_free(usable, 3, 0x1800, 0x500000, MEMMAP_4GIB, avoid, 3, &a), 0);
+	cr_assert_eq(a, 0x504000, "1.5 pages do not fit the one-page gap: 0x%llx",
+		     (unsigned long long)a);
+	cr_assert_eq(memmap_find_free(usable, 3, 0x1000, 0x500000, MEMMAP_4GIB, avoid, 3, &a), 0);
+	cr_assert_eq(a, 0x502000, "one page fits the gap after the partial page at 0x501000");
+	cr_assert_eq(memmap_find_free(usable, 3, 0x1000, 0x1, MEMMAP_4GIB, NULL, 0, &a), 0);
+	cr_assert_eq(a, 0x1000, "min rounds up to a page");
+	cr_assert_eq(memmap_find_free(usable, 3, 0x8000000, 0, MEMMAP_4GIB, NULL, 0, &a),
+		     -MIO_ENOMEM, "128 MiB fits no range below 4 GiB");
+	cr_assert_eq(memmap_find_free(usable, 3, 0x8000000, 0, UINT64_MAX, NULL, 0, &a), 0);
+	cr_assert_eq(a, GIB(4));
+	const struct memmap_range all[] = { R(0, UINT64_MAX) };
+	cr_assert_eq(memmap_find_free(usable, 2, 0x1000, 0, MEMMAP_4GIB, all, 1, &a), -MIO_ENOMEM);
+}
+
 /* ---- differential: random maps against the brute-force model ---- */
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
