@@ -14,7 +14,7 @@ struct pmm kernel_pmm;
 /* phys_addr_t is unsigned long on the 64-bit host and unsigned long long on i386. */
 #define PA(x) ((unsigned long long)(x))
 
-_Static_assert(((PMM_MAX_PHYS >> PAGE_SHIFT) >> (6 + PMM_FANOUT_SHIFT * (PMM_MAX_LEVELS - 1))) <= 1,
+_Static_assert((((PMM_MAX_PHYS >> PAGE_SHIFT) - 1) >> (6 + PMM_FANOUT_SHIFT * PMM_MAX_LEVELS)) == 0,
 	       "PMM_MAX_LEVELS node levels must cover a region of PMM_MAX_PHYS bytes");
 _Static_assert((PMM_MAX_PHYS >> PAGE_SHIFT) <= UINT32_MAX,
 	       "frame counts in a region must fit a node's 32-bit fields");
@@ -64,17 +64,31 @@ static inline uint64_t valid_bits(const struct pmm_region *r, size_t w)
 static inline unsigned free_prefix(uint64_t fw) { return fw == ALL_ONES ? 64 : ctz64(~fw); }
 static inline unsigned free_suffix(uint64_t fw) { return fw == ALL_ONES ? 64 : clz64(~fw); }
 
-/* Longest run of set bits: each step shortens every run by one. */
+/*
+ * Longest run of set bits, by binary lifting: starts[k] marks the bits that
+ * begin a run of at least 2^k set bits, and the answer is built from the
+ * largest power of two down, each step keeping the run starts that still
+ * reach len + 2^k bits. About 20 operations whatever the word.
+ */
 static unsigned longest_run(uint64_t fw)
 {
-	unsigned n = 0;
+	uint64_t starts[6];
+	unsigned len = 0;
+	uint64_t at = ALL_ONES; /* bits that begin a run of at least len set bits */
+
 	if (fw == ALL_ONES)
 		return 64;
-	while (fw) {
-		fw &= fw << 1;
-		n++;
+	starts[0] = fw;
+	for (unsigned k = 1; k < 6; k++)
+		starts[k] = starts[k - 1] & (starts[k - 1] >> (1u << (k - 1)));
+	for (int k = 5; k >= 0; k--) {
+		uint64_t longer = at & (starts[k] >> len);
+		if (longer) {
+			at = longer;
+			len += 1u << k;
+		}
 	}
-	return n;
+	return len;
 }
 
 /* Bit i of the result is set when bits i .. i+n-1 of fw are all set (1 <= n <= 64). */
@@ -177,7 +191,16 @@ static struct pmm_node combine(const struct pmm_region *r, unsigned level, size_
 	return (struct pmm_node){ max, pre, last - first == PMM_FANOUT ? carry : 0 };
 }
 
-/* Brings the tree up to date after frames [a, b) changed state. */
+static inline bool same_node(struct pmm_node a, struct pmm_node b)
+{
+	return a.max == b.max && a.pre == b.pre && a.suf == b.suf;
+}
+
+/*
+ * Brings the tree up to date after frames [a, b) changed state: the words'
+ * summaries, then each level's nodes above them. Once a level comes out
+ * unchanged nothing above it can change, so the walk stops there.
+ */
 static void refresh(struct pmm_region *r, size_t a, size_t b)
 {
 	size_t lo = a / PMM_WORD_FRAMES, hi = (b - 1) / PMM_WORD_FRAMES;
@@ -185,10 +208,16 @@ static void refresh(struct pmm_region *r, size_t a, size_t b)
 	for (size_t w = lo; w <= hi; w++)
 		r->leaf_max[w] = (uint8_t)longest_run(free_word(r, w));
 	for (unsigned l = 1; l <= r->levels; l++) {
+		bool changed = false;
 		lo >>= PMM_FANOUT_SHIFT;
 		hi >>= PMM_FANOUT_SHIFT;
-		for (size_t i = lo; i <= hi; i++)
-			r->nodes[l][i] = combine(r, l, i);
+		for (size_t i = lo; i <= hi; i++) {
+			struct pmm_node fresh = combine(r, l, i);
+			changed = changed || !same_node(fresh, r->nodes[l][i]);
+			r->nodes[l][i] = fresh;
+		}
+		if (!changed)
+			return;
 	}
 }
 
@@ -233,7 +262,7 @@ static bool search_word(const struct pmm_region *r, size_t w, size_t from, size_
  * starts in the carry (carry + prefix >= n), lies inside (max >= n: descend),
  * or is not there (the carry moves on). Only the node holding `from` is
  * opened without that test, so the search visits O(levels) nodes and scans
- * at most 16 children in each.
+ * at most PMM_FANOUT children in each.
  */
 static bool search_node(const struct pmm_region *r, unsigned level, size_t idx, size_t from,
 			size_t n, size_t *carry, size_t *found)
@@ -738,7 +767,7 @@ static void check_tree(const struct pmm_region *r)
 	for (unsigned l = 1; l <= r->levels; l++)
 		for (size_t i = 0; i < r->count[l]; i++) {
 			struct pmm_node want = combine(r, l, i), have = r->nodes[l][i];
-			CHECK(r, want.max == have.max && want.pre == have.pre && want.suf == have.suf,
+			CHECK(r, same_node(want, have),
 			      "level %u node %zu holds max/pre/suf %u/%u/%u, its children give "
 			      "%u/%u/%u", l, i, have.max, have.pre, have.suf, want.max, want.pre,
 			      want.suf);

@@ -8,22 +8,25 @@
  * of four states: free, first frame of an allocated run, later frame of an
  * allocated run, reserved. The "first frame" marks are how pmm_free_frame()
  * knows the length of the run it is given back.
- * Over the free frames sits a summary tree with fan-out 16: a byte per
+ * Over the free frames sits a summary tree with fan-out 8: a byte per
  * 64-frame word (its longest free run), and above that nodes holding the
  * longest free run, the free prefix and the free suffix of their span.
  * Allocation is first fit: the lowest-addressed run of n free frames is
- * found by one descent, going left unless the run must start in a free
- * suffix that continues into the next child, so it costs
- * O(16 * log16(N)) and never walks the frames. Splitting a free run and
- * merging a freed run with its free neighbours happen implicitly: they are
- * bit flips plus a refresh of the summary path above the touched words.
- * Single-frame alloc and free are O(log N); a run of n frames adds O(n / 64)
- * word updates. Alignment is a loop of descents that moves past each
- * misaligned candidate, an address limit is a check on the first fit.
+ * found by one descent, taking the first child whose summary shows the run
+ * (in the free suffix carried over from its left neighbour plus its own
+ * prefix, or inside it), so it costs O(8 * log8(N)) and never walks the
+ * frames. Splitting a free run and merging a freed run with its free
+ * neighbours happen implicitly: they are bit flips plus a refresh of the
+ * summaries above the touched words, which stops at the first level that
+ * comes out unchanged. Single-frame alloc and free are O(log N); a run of n
+ * frames adds O(n / 64) word updates. Alignment is a loop of descents that
+ * moves past each misaligned candidate (one descent unless misaligned runs
+ * long enough for the request come first); an address limit is one check
+ * on the first fit.
  *
  * Metadata. The PMM never maps memory and never uses the heap: the caller
  * asks pmm_metadata_size() how many bytes the bit planes, the tree and the
- * region list take (2 bits + about 0.15 bits per frame: ~330 KiB for 5 GiB),
+ * region list take (2 bits + about 0.2 bits per frame: ~380 KiB for 5 GiB),
  * provides that memory (the kernel carves it out of usable RAM below 4 GiB
  * and reserves it, host tests use malloc) and keeps it for the PMM's life.
  *

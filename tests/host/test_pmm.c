@@ -837,3 +837,28 @@ Test(pmm_differential, many_tiny_regions)
 		r[i] = R(MIB(1) + i * MIB(1), MIB(1) + i * MIB(1) + (1 + i * 17) * FRAME);
 	run_differential(r, 12, 0, 2000, 7, true);
 }
+
+Test(pmm_differential, fuzz_scenarios_from_seeds_and_random_bytes)
+{
+	static const char *const seeds[] = { "seed-singles", "seed-across-4g", "seed-limits",
+					     "seed-misuse", "seed-empty" };
+	char why[400];
+	uint8_t data[1200];
+	for (size_t i = 0; i < ARRAY_SIZE(seeds); i++) {
+		char path[128];
+		snprintf(path, sizeof(path), "fuzz/corpus/fuzz_pmm/%s", seeds[i]);
+		FILE *f = fopen(path, "rb");
+		cr_assert(f, "missing seed %s", path);
+		size_t size = fread(data, 1, sizeof(data), f);
+		fclose(f);
+		cr_assert(pmm_diff_run_bytes(data, size, why, sizeof(why)), "%s: %s", seeds[i], why);
+	}
+	rng = 0x243f6a8885a308d3ull;
+	for (int iter = 0; iter < 300; iter++) {
+		size_t size = 8 + next_rand() % 600;
+		for (size_t i = 0; i < size; i++)
+			data[i] = (uint8_t)next_rand();
+		cr_assert(pmm_diff_run_bytes(data, size, why, sizeof(why)), "random input %d: %s",
+			  iter, why);
+	}
+}

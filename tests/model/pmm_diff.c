@@ -197,3 +197,122 @@ bool pmm_diff_free_any(struct pmm_diff *d, phys_addr_t addr)
 		return FAIL(d, "a refused free of 0x%llx changed the stats", ULL(addr));
 	return pmm_diff_verify(d);
 }
+
+/* ---- a scenario from bytes ---- */
+
+struct byte_reader {
+	const uint8_t *p;
+	size_t left;
+};
+
+static uint8_t next_byte(struct byte_reader *r)
+{
+	if (r->left == 0)
+		return 0;
+	r->left--;
+	return *r->p++;
+}
+
+#define FRAME ((phys_addr_t)PAGE_SIZE)
+
+static size_t decode_map(struct byte_reader *in, struct memmap_range *r, phys_addr_t *floor)
+{
+	static const phys_addr_t bases[] = { (phys_addr_t)1 << 20, ((phys_addr_t)16 << 20) - 96 * FRAME,
+					     ((phys_addr_t)1 << 32) - 64 * FRAME, 0 };
+	uint8_t shape = next_byte(in);
+	size_t n = (shape & 3) + 1;
+	phys_addr_t at = bases[(shape >> 2) & 3];
+
+	for (size_t i = 0; i < n; i++) {
+		at += (phys_addr_t)(next_byte(in) % 48) * FRAME; /* a gap, or none: ranges may touch */
+		phys_addr_t len = (phys_addr_t)(1 + next_byte(in) * 2) * FRAME;
+		r[i] = (struct memmap_range){ at, at + len };
+		at += len;
+	}
+	switch ((shape >> 4) & 3) {
+	case 0:
+		*floor = 0;
+		break;
+	case 1:
+		*floor = (phys_addr_t)1 << 20;
+		break;
+	default:
+		*floor = r[0].start + (phys_addr_t)next_byte(in) * FRAME; /* cuts into the map */
+	}
+	return n;
+}
+
+/* An address somewhere in or around the map: frame starts mostly, sometimes junk. */
+static phys_addr_t decode_addr(const struct memmap_range *r, size_t n, uint8_t a, uint8_t b)
+{
+	const struct memmap_range *rr = &r[a % n];
+	phys_addr_t frames = (rr->end - rr->start) / FRAME;
+	phys_addr_t addr = rr->start + (b % (frames + 2)) * FRAME - (a & 0x80 ? FRAME : 0);
+	return (a & 0x40) && (b & 1) ? addr + 0x10 : addr;
+}
+
+static bool run_op(struct pmm_diff *d, const struct memmap_range *r, size_t n, uint8_t op,
+		   uint8_t a, uint8_t b)
+{
+	static const phys_addr_t aligns[] = { 0, FRAME, 2 * FRAME, 16 * FRAME, 64 << 10,
+					      1 << 20, 4 << 20, 3 * FRAME };
+	static const phys_addr_t limits[] = { PMM_LIMIT_NONE, PMM_LIMIT_4GIB, PMM_LIMIT_16MIB,
+					      ((phys_addr_t)1 << 20) + 200 * FRAME };
+	switch (op % 8) {
+	case 0:
+	case 1:
+		return pmm_diff_alloc(d, 1 + a % 8, aligns[b & 7], limits[(b >> 3) & 3]);
+	case 2:
+		return pmm_diff_alloc(d, 1 + a * (1 + (b >> 6)), aligns[b & 7], limits[(b >> 3) & 3]);
+	case 3:
+		return pmm_diff_alloc_ptr(d, a % 64);
+	case 4:
+	case 5:
+		return pmm_diff_free(d, (size_t)a | (size_t)b << 8);
+	case 6:
+		return pmm_diff_free_any(d, decode_addr(r, n, a, b));
+	default: {
+		phys_addr_t s = decode_addr(r, n, a, b);
+		return pmm_diff_reserve(d, s, s + (phys_addr_t)(op >> 3) * 0x800);
+	}
+	}
+}
+
+bool pmm_diff_run_bytes(const uint8_t *data, size_t size, char *why, size_t why_size)
+{
+	struct byte_reader in = { data, size };
+	struct memmap_range r[4];
+	phys_addr_t floor;
+	size_t n = decode_map(&in, r, &floor);
+	phys_addr_t eff = MAX(floor, FRAME);
+	bool empty = true;
+	for (size_t i = 0; i < n; i++)
+		empty = empty && r[i].end <= eff;
+
+	static struct pmm_diff d;
+	bool ok = pmm_diff_init(&d, r, n, floor);
+	if (empty) {
+		/* The one init failure the contract has: nothing to manage. */
+		bool right = !ok && strstr(d.why, "no usable memory above");
+		if (!right)
+			snprintf(why, why_size, "a map with nothing above the floor: %s",
+				 ok ? "init succeeded" : d.why);
+		pmm_diff_destroy(&d);
+		return right;
+	}
+	d.full_compare = true;
+	for (int i = 0; ok && i < 3; i++) {
+		phys_addr_t s = decode_addr(r, n, next_byte(&in), next_byte(&in));
+		ok = pmm_diff_reserve(&d, s, s + (phys_addr_t)next_byte(&in) * 0x400);
+	}
+	while (ok && in.left >= 3) {
+		uint8_t op = next_byte(&in), a = next_byte(&in), b = next_byte(&in);
+		ok = run_op(&d, r, n, op, a, b);
+	}
+	while (ok && d.live_count)
+		ok = pmm_diff_free(&d, 0);
+	if (!ok)
+		snprintf(why, why_size, "%s", d.why);
+	pmm_diff_destroy(&d);
+	return ok;
+}

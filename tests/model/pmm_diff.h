@@ -46,4 +46,14 @@ bool pmm_diff_free_any(struct pmm_diff *d, phys_addr_t addr);
 /* pmm_check, stats and (if full_compare) every frame's state. */
 bool pmm_diff_verify(struct pmm_diff *d);
 
+/*
+ * Runs the scenario arbitrary bytes describe (a map of up to 4 small usable
+ * ranges placed low, across 16 MiB or across 4 GiB; a floor; reservations;
+ * then operations: allocations with sizes, alignments and limits, frees of
+ * live runs, frees of arbitrary addresses, late reservations) through a
+ * pmm_diff with every frame compared after every step. The fuzzer and the
+ * host test share it. Returns false with why set on the first disagreement.
+ */
+bool pmm_diff_run_bytes(const uint8_t *data, size_t size, char *why, size_t why_size);
+
 #endif
