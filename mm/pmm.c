@@ -227,10 +227,11 @@ static inline struct pmm_node root(const struct pmm_region *r)
 }
 
 /*
- * The leftmost run of n free frames inside word w, counting only frames at
- * or after `from` and continuing the *carry free frames that end right
- * before the word. Sets *found, or updates *carry to the free frames that
- * end at the word's end.
+ * The leftmost run of n free frames that lies inside word w, counting only
+ * frames at or after `from`; otherwise updates *carry to the free frames
+ * that end at the word's end. A run that begins in the carry was already
+ * ruled out by the caller (carry + the word's prefix < n), and so was a
+ * word with every frame free.
  */
 static bool search_word(const struct pmm_region *r, size_t w, size_t from, size_t n,
 			size_t *carry, size_t *found)
@@ -240,10 +241,6 @@ static bool search_word(const struct pmm_region *r, size_t w, size_t from, size_
 
 	if (from > start)
 		fw &= ALL_ONES << (from - start);
-	if (*carry + free_prefix(fw) >= n) {
-		*found = start - *carry;
-		return true;
-	}
 	if (n <= PMM_WORD_FRAMES) {
 		uint64_t starts = run_starts(fw, n);
 		if (starts) {
@@ -251,7 +248,8 @@ static bool search_word(const struct pmm_region *r, size_t w, size_t from, size_
 			return true;
 		}
 	}
-	*carry = fw == ALL_ONES ? *carry + PMM_WORD_FRAMES : free_suffix(fw);
+	/* Never all free here: a free word is judged by its summary in search_node. */
+	*carry = free_suffix(fw);
 	return false;
 }
 
@@ -726,6 +724,31 @@ static void check_failed(const struct pmm_region *r, const char *fmt, ...)
 	panic("pmm_check: %s", why);
 }
 
+/*
+ * Longest free run, prefix and suffix of frames [a, b) of r, one frame at a
+ * time: deliberately not the word tricks the allocator uses, so pmm_check
+ * does not trust the code it checks.
+ */
+static struct pmm_node brute_summary(const struct pmm_region *r, size_t a, size_t b)
+{
+	struct pmm_node s = { 0, 0, 0 };
+	bool in_prefix = true;
+	uint32_t run = 0;
+	for (size_t i = a; i < b; i++) {
+		if (frame_state(r, i) == PMM_FRAME_FREE) {
+			run++;
+			s.max = MAX(s.max, run);
+		} else {
+			run = 0;
+			in_prefix = false;
+		}
+		if (in_prefix)
+			s.pre = run;
+	}
+	s.suf = run;
+	return s;
+}
+
 static void check_bit_planes(const struct pmm_region *r)
 {
 	size_t free = 0, reserved = 0, in_run = 0;
@@ -745,9 +768,11 @@ static void check_bit_planes(const struct pmm_region *r)
 		free += popcount64(free_word(r, w) & valid);
 		reserved += popcount64(reserved_word(r, w) & valid);
 		in_run += popcount64(run);
-		CHECK(r, r->leaf_max[w] == longest_run(free_word(r, w)),
+		size_t end = MIN(r->frames, (w + 1) * PMM_WORD_FRAMES);
+		uint32_t max = brute_summary(r, w * PMM_WORD_FRAMES, end).max;
+		CHECK(r, r->leaf_max[w] == max,
 		      "word %zu: summary says longest free run %u, the bits say %u", w,
-		      r->leaf_max[w], longest_run(free_word(r, w)));
+		      r->leaf_max[w], max);
 	}
 	CHECK(r, free == r->free, "%zu frames free, counter says %zu", free, r->free);
 	CHECK(r, reserved == r->reserved, "%zu frames reserved, counter says %zu", reserved,
@@ -759,6 +784,14 @@ static void check_bit_planes(const struct pmm_region *r)
 
 static void check_tree(const struct pmm_region *r)
 {
+	/* The root against the bits themselves: frames past the end are not free. */
+	struct pmm_node bits = brute_summary(r, 0, r->frames), top = root(r);
+	if (level_span(r->levels) > r->frames)
+		bits.suf = 0;
+	CHECK(r, same_node(bits, top),
+	      "the root holds max/pre/suf %u/%u/%u, the frames say %u/%u/%u", top.max, top.pre,
+	      top.suf, bits.max, bits.pre, bits.suf);
+
 	struct region_layout lo;
 	layout_region(r->frames, &lo);
 	CHECK(r, lo.words == r->words && lo.levels == r->levels &&
