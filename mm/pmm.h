@@ -42,6 +42,9 @@
  * reserved, inside a run, outside every region), a double free
  * ("double free of frame 0x..."), an unaligned address.
  * pmm_free_frame(NULL) and pmm_free(pmm, NULL) do nothing, as free(NULL) does.
+ *
+ * Concurrency: none. One caller at a time per struct pmm; the kernel has
+ * one CPU and takes no frames in interrupt handlers.
  */
 #ifndef MIO_MM_PMM_H
 #define MIO_MM_PMM_H
