@@ -159,6 +159,34 @@ static uint64_t range_last_byte(phys_addr_t base, uint64_t length)
 	return (base + length - 1 < base) ? UINT64_MAX : base + length - 1;
 }
 
+size_t boot_mmap_entries(const struct boot_info *info, struct memmap_entry *out)
+{
+	for (size_t i = 0; i < info->mmap_count; i++)
+		out[i] = (struct memmap_entry){ .base = info->mmap[i].base,
+						.length = info->mmap[i].length,
+						.type = info->mmap[i].type };
+	return info->mmap_count;
+}
+
+/* The sanitiser's view of the map: every byte's winning type, then whole usable pages. */
+static void log_clean_map(const struct boot_info *info)
+{
+	static struct memmap_entry raw[BOOT_MMAP_MAX], clean[2 * BOOT_MMAP_MAX];
+	static struct memmap_range usable[BOOT_MMAP_MAX + 1];
+	size_t n = boot_mmap_entries(info, raw);
+
+	int k = memmap_resolve(raw, n, clean, ARRAY_SIZE(clean));
+	kprintf("boot: clean memory map (sorted, overlaps resolved, %d entries):\n", k);
+	for (int i = 0; i < k; i++)
+		kprintf("  clean: [mem 0x%016llx-0x%016llx] %s\n", clean[i].base,
+			clean[i].base + clean[i].length - 1, memmap_type_name(clean[i].type));
+	k = memmap_usable(raw, n, usable, ARRAY_SIZE(usable));
+	kprintf("boot: usable RAM (whole pages, split at 4 GiB, %d ranges, %llu KiB):\n", k,
+		k > 0 ? memmap_range_bytes(usable, (size_t)k) / 1024 : 0);
+	for (int i = 0; i < k; i++)
+		kprintf("  usable: [mem 0x%016llx-0x%016llx]\n", usable[i].start, usable[i].end - 1);
+}
+
 void boot_log_print(const struct boot_info *info)
 {
 	kprintf("boot: loader \"%s\", multiboot info at 0x%llx\n",
@@ -173,6 +201,7 @@ void boot_log_print(const struct boot_info *info)
 			kprintf(" %u", e->type);
 		kprintf("\n");
 	}
+	log_clean_map(info);
 	kprintf("kernel: [mem 0x%016llx-0x%016llx] (%llu KiB, .bss included)\n",
 		kernel_phys_start(), kernel_phys_end() - 1,
 		(kernel_phys_end() - kernel_phys_start()) / 1024);

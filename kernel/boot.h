@@ -7,6 +7,7 @@
 #define MIO_KERNEL_BOOT_H
 
 #include "lib/types.h"
+#include "mm/memmap.h"
 
 #define BOOT_MMAP_MAX 128
 #define BOOT_MODULES_MAX 16
@@ -73,13 +74,23 @@ void boot_check_magic(uint32_t magic);
  */
 void boot_info_parse(phys_addr_t info_phys, struct boot_info *out);
 
+/*
+ * Copies the loader's map into out (room for BOOT_MMAP_MAX entries) in the
+ * sanitiser's entry type (mm/memmap.h); returns the count.
+ */
+size_t boot_mmap_entries(const struct boot_info *info, struct memmap_entry *out);
+
 /* True when the kernel command line contains word as a whole word. */
 bool boot_cmdline_has(const struct boot_info *info, const char *word);
 
 /* "available", "reserved", "ACPI reclaimable", "ACPI NVS", "bad memory", "type N?". */
 const char *boot_mem_type_name(uint32_t type);
 
-/* Prints the loader's map e820-style, the kernel's extent, modules and command line. */
+/*
+ * Prints the loader's map e820-style, beside it the clean map (sorted,
+ * overlaps resolved) and the usable RAM the PMM gets, then the kernel's
+ * extent, modules and command line.
+ */
 void boot_log_print(const struct boot_info *info);
 
 /* The kernel image's physical extent, from the linker script. */

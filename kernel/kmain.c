@@ -9,6 +9,7 @@
 #include "kernel/boot.h"
 #include "kernel/console.h"
 #include "kernel/ktest.h"
+#include "kernel/pmm_boot.h"
 #include "lib/kprintf.h"
 
 static void log_cpu(const struct cpu_info *cpu)
@@ -34,6 +35,7 @@ void kmain(uint32_t magic, uint32_t info_phys)
 
 	boot_log_print(&boot_info);
 	log_cpu(&boot_cpu);
+	pmm_boot_init();
 
 	if (ktest_mode) {
 		int failures = ktest_run(NULL);

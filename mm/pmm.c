@@ -1,0 +1,908 @@
+/*
+ * Physical memory manager: bit planes per region plus a summary tree that
+ * finds the lowest-addressed free run in one descent (see mm/pmm.h and the
+ * state table in mm/pmm_internal.h).
+ */
+#include "mm/pmm.h"
+
+#include "lib/panic.h"
+#include "lib/string.h"
+#include "mm/pmm_internal.h"
+
+struct pmm kernel_pmm;
+
+/* phys_addr_t is unsigned long on the 64-bit host and unsigned long long on i386. */
+#define PA(x) ((unsigned long long)(x))
+
+_Static_assert((((PMM_MAX_PHYS >> PAGE_SHIFT) - 1) >> (6 + PMM_FANOUT_SHIFT * PMM_MAX_LEVELS)) == 0,
+	       "PMM_MAX_LEVELS node levels must cover a region of PMM_MAX_PHYS bytes");
+_Static_assert((PMM_MAX_PHYS >> PAGE_SHIFT) <= UINT32_MAX,
+	       "frame counts in a region must fit a node's 32-bit fields");
+
+/* ---- bits and words ---- */
+
+#define ALL_ONES (~(uint64_t)0)
+
+static inline unsigned ctz64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
+static inline unsigned clz64(uint64_t x) { return (unsigned)__builtin_clzll(x); }
+static inline unsigned popcount64(uint64_t x) { return (unsigned)__builtin_popcountll(x); }
+
+/* Bits [lo, hi) of a word, 0 <= lo < hi <= 64. */
+static inline uint64_t bit_range(unsigned lo, unsigned hi)
+{
+	uint64_t below_hi = hi >= 64 ? ALL_ONES : ((uint64_t)1 << hi) - 1;
+	return below_hi & (ALL_ONES << lo);
+}
+
+static inline uint64_t free_word(const struct pmm_region *r, size_t w)
+{
+	return r->idle[w] & ~r->mark[w];
+}
+
+static inline uint64_t body_word(const struct pmm_region *r, size_t w)
+{
+	return ~(r->idle[w] | r->mark[w]);
+}
+
+static inline uint64_t reserved_word(const struct pmm_region *r, size_t w)
+{
+	return r->idle[w] & r->mark[w];
+}
+
+static inline uint64_t in_run_word(const struct pmm_region *r, size_t w)
+{
+	return ~r->idle[w];
+}
+
+/* The bits of word w that stand for real frames (the last word may be partial). */
+static inline uint64_t valid_bits(const struct pmm_region *r, size_t w)
+{
+	size_t left = r->frames - w * PMM_WORD_FRAMES;
+	return left >= PMM_WORD_FRAMES ? ALL_ONES : bit_range(0, (unsigned)left);
+}
+
+static inline unsigned free_prefix(uint64_t fw) { return fw == ALL_ONES ? 64 : ctz64(~fw); }
+static inline unsigned free_suffix(uint64_t fw) { return fw == ALL_ONES ? 64 : clz64(~fw); }
+
+/*
+ * Longest run of set bits, by binary lifting: starts[k] marks the bits that
+ * begin a run of at least 2^k set bits, and the answer is built from the
+ * largest power of two down, each step keeping the run starts that still
+ * reach len + 2^k bits. About 20 operations whatever the word.
+ */
+static unsigned longest_run(uint64_t fw)
+{
+	uint64_t starts[6];
+	unsigned len = 0;
+	uint64_t at = ALL_ONES; /* bits that begin a run of at least len set bits */
+
+	if (fw == ALL_ONES)
+		return 64;
+	starts[0] = fw;
+	for (unsigned k = 1; k < 6; k++)
+		starts[k] = starts[k - 1] & (starts[k - 1] >> (1u << (k - 1)));
+	for (int k = 5; k >= 0; k--) {
+		uint64_t longer = at & (starts[k] >> len);
+		if (longer) {
+			at = longer;
+			len += 1u << k;
+		}
+	}
+	return len;
+}
+
+/* Bit i of the result is set when bits i .. i+n-1 of fw are all set (1 <= n <= 64). */
+static uint64_t run_starts(uint64_t fw, size_t n)
+{
+	size_t have = 1;
+	while (have < n && fw) {
+		size_t step = MIN(have, n - have);
+		fw &= fw >> step;
+		have += step;
+	}
+	return fw;
+}
+
+/* Sets (value true) or clears bits [from, from + n) of a plane. */
+static void plane_fill(uint64_t *plane, size_t from, size_t n, bool value)
+{
+	size_t end = from + n;
+	while (from < end) {
+		size_t w = from / PMM_WORD_FRAMES;
+		unsigned lo = from % PMM_WORD_FRAMES;
+		unsigned hi = (unsigned)MIN((size_t)PMM_WORD_FRAMES, end - w * PMM_WORD_FRAMES);
+		uint64_t m = bit_range(lo, hi);
+		plane[w] = value ? plane[w] | m : plane[w] & ~m;
+		from = w * PMM_WORD_FRAMES + hi;
+	}
+}
+
+static inline void plane_put(uint64_t *plane, size_t i, bool value)
+{
+	uint64_t m = (uint64_t)1 << (i % PMM_WORD_FRAMES);
+	plane[i / PMM_WORD_FRAMES] = value ? plane[i / PMM_WORD_FRAMES] | m
+					   : plane[i / PMM_WORD_FRAMES] & ~m;
+}
+
+static inline bool plane_get(const uint64_t *plane, size_t i)
+{
+	return (plane[i / PMM_WORD_FRAMES] >> (i % PMM_WORD_FRAMES)) & 1;
+}
+
+static enum pmm_frame_state frame_state(const struct pmm_region *r, size_t i)
+{
+	bool idle = plane_get(r->idle, i), mark = plane_get(r->mark, i);
+	if (idle)
+		return mark ? PMM_FRAME_RESERVED : PMM_FRAME_FREE;
+	return mark ? PMM_FRAME_RUN_START : PMM_FRAME_RUN_BODY;
+}
+
+typedef uint64_t (*word_fn)(const struct pmm_region *r, size_t w);
+
+/* The first frame at or after `from` whose bit in kind() is clear, or r->frames. */
+static size_t scan_while(const struct pmm_region *r, size_t from, word_fn kind)
+{
+	while (from < r->frames) {
+		size_t w = from / PMM_WORD_FRAMES;
+		uint64_t stop = ~kind(r, w) & (ALL_ONES << (from % PMM_WORD_FRAMES));
+		if (stop)
+			return MIN(w * PMM_WORD_FRAMES + ctz64(stop), r->frames);
+		from = (w + 1) * PMM_WORD_FRAMES;
+	}
+	return r->frames;
+}
+
+/* ---- the summary tree ---- */
+
+static inline size_t level_span(unsigned level)
+{
+	return (size_t)PMM_WORD_FRAMES << (PMM_FANOUT_SHIFT * level);
+}
+
+/* Summary of entry i at `level`: a word (level 0) or a node. */
+static struct pmm_node summary(const struct pmm_region *r, unsigned level, size_t i)
+{
+	if (level == 0) {
+		uint64_t fw = free_word(r, i);
+		return (struct pmm_node){ r->leaf_max[i], free_prefix(fw), free_suffix(fw) };
+	}
+	return r->nodes[level][i];
+}
+
+/* Node i at level >= 1 recomputed from its children; missing children count as not free. */
+static struct pmm_node combine(const struct pmm_region *r, unsigned level, size_t i)
+{
+	size_t first = i << PMM_FANOUT_SHIFT;
+	size_t last = MIN(first + PMM_FANOUT, r->count[level - 1]);
+	uint32_t span = (uint32_t)level_span(level - 1);
+	uint32_t max = 0, pre = 0, carry = 0;
+	bool in_prefix = true;
+
+	for (size_t c = first; c < last; c++) {
+		struct pmm_node s = summary(r, level - 1, c);
+		bool full = s.pre == span;
+		if (in_prefix) {
+			pre += s.pre;
+			in_prefix = full;
+		}
+		max = MAX(max, MAX(s.max, carry + s.pre));
+		carry = full ? carry + span : s.suf;
+	}
+	return (struct pmm_node){ max, pre, last - first == PMM_FANOUT ? carry : 0 };
+}
+
+static inline bool same_node(struct pmm_node a, struct pmm_node b)
+{
+	return a.max == b.max && a.pre == b.pre && a.suf == b.suf;
+}
+
+/*
+ * Brings the tree up to date after frames [a, b) changed state: the words'
+ * summaries, then each level's nodes above them. Once a level comes out
+ * unchanged nothing above it can change, so the walk stops there.
+ */
+static void refresh(struct pmm_region *r, size_t a, size_t b)
+{
+	size_t lo = a / PMM_WORD_FRAMES, hi = (b - 1) / PMM_WORD_FRAMES;
+
+	for (size_t w = lo; w <= hi; w++)
+		r->leaf_max[w] = (uint8_t)longest_run(free_word(r, w));
+	for (unsigned l = 1; l <= r->levels; l++) {
+		bool changed = false;
+		lo >>= PMM_FANOUT_SHIFT;
+		hi >>= PMM_FANOUT_SHIFT;
+		for (size_t i = lo; i <= hi; i++) {
+			struct pmm_node fresh = combine(r, l, i);
+			changed = changed || !same_node(fresh, r->nodes[l][i]);
+			r->nodes[l][i] = fresh;
+		}
+		if (!changed)
+			return;
+	}
+}
+
+static inline struct pmm_node root(const struct pmm_region *r)
+{
+	return summary(r, r->levels, 0);
+}
+
+/*
+ * The leftmost run of n free frames that lies inside word w, counting only
+ * frames at or after `from`; otherwise updates *carry to the free frames
+ * that end at the word's end. A run that begins in the carry was already
+ * ruled out by the caller (carry + the word's prefix < n), and so was a
+ * word with every frame free.
+ */
+static bool search_word(const struct pmm_region *r, size_t w, size_t from, size_t n,
+			size_t *carry, size_t *found)
+{
+	size_t start = w * PMM_WORD_FRAMES;
+	uint64_t fw = free_word(r, w);
+
+	if (from > start)
+		fw &= ALL_ONES << (from - start);
+	if (n <= PMM_WORD_FRAMES) {
+		uint64_t starts = run_starts(fw, n);
+		if (starts) {
+			*found = start + ctz64(starts);
+			return true;
+		}
+	}
+	/* Never all free here: a free word is judged by its summary in search_node. */
+	*carry = free_suffix(fw);
+	return false;
+}
+
+/*
+ * The leftmost run of n free frames that starts at or after `from`, within
+ * entry idx of `level`, given *carry free frames ending right before it.
+ * A node wholly at or after `from` is judged by its summary: the run either
+ * starts in the carry (carry + prefix >= n), lies inside (max >= n: descend),
+ * or is not there (the carry moves on). Only the node holding `from` is
+ * opened without that test, so the search visits O(levels) nodes and scans
+ * at most PMM_FANOUT children in each.
+ */
+static bool search_node(const struct pmm_region *r, unsigned level, size_t idx, size_t from,
+			size_t n, size_t *carry, size_t *found)
+{
+	size_t span = level_span(level), start = idx * span;
+
+	if (start + span <= from) {
+		*carry = 0;
+		return false;
+	}
+	if (start >= from) {
+		struct pmm_node s = summary(r, level, idx);
+		if (*carry + s.pre >= n) {
+			*found = start - *carry;
+			return true;
+		}
+		if (s.max < n) {
+			*carry = s.pre == span ? *carry + span : s.suf;
+			return false;
+		}
+	}
+	if (level == 0)
+		return search_word(r, idx, from, n, carry, found);
+
+	size_t first = idx << PMM_FANOUT_SHIFT;
+	size_t last = MIN(first + PMM_FANOUT, r->count[level - 1]);
+	for (size_t c = first; c < last; c++)
+		if (search_node(r, level - 1, c, from, n, carry, found))
+			return true;
+	if (last - first < PMM_FANOUT)
+		*carry = 0; /* the region ends inside this node */
+	return false;
+}
+
+/* The leftmost run of n free frames of r starting at frame `from` or later. */
+static bool search(const struct pmm_region *r, size_t from, size_t n, size_t *found)
+{
+	size_t carry = 0;
+	return search_node(r, r->levels, 0, from, n, &carry, found);
+}
+
+/*
+ * First fit in one region with alignment (in frames, a power of two, of the
+ * absolute frame number) and a limit (absolute frame number the run must
+ * not reach past). The first fit from `pos` either is aligned (done), or
+ * ends past the limit (nothing later can do better), or moves `pos` to the
+ * next aligned frame after its start, past which the next descent looks.
+ */
+static bool region_find(const struct pmm_region *r, size_t n, uint64_t align, uint64_t limit_pfn,
+			size_t *idx)
+{
+	if (n > r->free || root(r).max < n)
+		return false;
+
+	uint64_t base_pfn = r->base >> PAGE_SHIFT;
+	uint64_t end_pfn = MIN(base_pfn + r->frames, limit_pfn);
+	uint64_t pos = ALIGN_UP(base_pfn, align);
+
+	while (pos < end_pfn && end_pfn - pos >= n) {
+		size_t found;
+		if (!search(r, (size_t)(pos - base_pfn), n, &found))
+			return false;
+		uint64_t abs = base_pfn + found;
+		if (abs + n > end_pfn)
+			return false;
+		if (IS_ALIGNED(abs, align)) {
+			*idx = found;
+			return true;
+		}
+		pos = ALIGN_UP(abs, align);
+	}
+	return false;
+}
+
+/* ---- layout of the metadata ---- */
+
+struct region_layout {
+	size_t words;
+	unsigned levels;
+	size_t count[PMM_MAX_LEVELS + 1];
+	size_t bytes; /* all of it: the region struct, both planes, the tree */
+};
+
+static inline size_t align8(size_t x) { return ALIGN_UP(x, (size_t)8); }
+
+static void layout_region(size_t frames, struct region_layout *lo)
+{
+	memset(lo, 0, sizeof(*lo));
+	lo->words = (frames + PMM_WORD_FRAMES - 1) / PMM_WORD_FRAMES;
+	lo->count[0] = lo->words;
+	while (lo->count[lo->levels] > 1) {
+		ASSERT(lo->levels < PMM_MAX_LEVELS);
+		lo->count[lo->levels + 1] = (lo->count[lo->levels] + PMM_FANOUT - 1) >> PMM_FANOUT_SHIFT;
+		lo->levels++;
+	}
+	lo->bytes = align8(sizeof(struct pmm_region)) + 2 * lo->words * sizeof(uint64_t) +
+		    align8(lo->words);
+	for (unsigned l = 1; l <= lo->levels; l++)
+		lo->bytes += align8(lo->count[l] * sizeof(struct pmm_node));
+}
+
+static phys_addr_t effective_floor(phys_addr_t floor)
+{
+	floor = MIN(MAX(floor, (phys_addr_t)PAGE_SIZE), PMM_MAX_PHYS);
+	return ALIGN_UP(floor, (phys_addr_t)PAGE_SIZE);
+}
+
+/* The managed part [*start, *end) of a usable range: at or above floor, below PMM_MAX_PHYS. */
+static bool clip_range(const struct memmap_range *u, phys_addr_t floor, phys_addr_t *start,
+		       phys_addr_t *end)
+{
+	*start = MAX(u->start, floor);
+	*end = MIN(u->end, PMM_MAX_PHYS);
+	return *start < *end;
+}
+
+/* Panics unless the ranges are what memmap_usable() produces, and some frame is manageable. */
+static void validate_ranges(const struct memmap_range *usable, size_t count, phys_addr_t floor)
+{
+	bool any = false;
+	phys_addr_t s, e;
+
+	for (size_t i = 0; i < count; i++) {
+		const struct memmap_range *u = &usable[i];
+		if (!IS_ALIGNED(u->start, PAGE_SIZE) || !IS_ALIGNED(u->end, PAGE_SIZE) ||
+		    u->start >= u->end || (i > 0 && u->start < usable[i - 1].end))
+			panic("pmm: usable range %zu [0x%llx-0x%llx) is not page-aligned, "
+			      "sorted and disjoint", i, PA(u->start), PA(u->end));
+		any = any || clip_range(u, floor, &s, &e);
+	}
+	if (!any)
+		panic("pmm: no usable memory above 0x%llx: the memory map leaves nothing "
+		      "to manage", PA(floor));
+}
+
+size_t pmm_metadata_size(const struct memmap_range *usable, size_t count, phys_addr_t floor)
+{
+	size_t total = 0;
+	phys_addr_t s, e;
+	struct region_layout lo;
+
+	floor = effective_floor(floor);
+	validate_ranges(usable, count, floor);
+	for (size_t i = 0; i < count; i++) {
+		if (!clip_range(&usable[i], floor, &s, &e))
+			continue;
+		layout_region((size_t)((e - s) >> PAGE_SHIFT), &lo);
+		total += lo.bytes;
+	}
+	return total;
+}
+
+/* Hands out the next `bytes` of the metadata area, 8-byte aligned. */
+static void *carve(uint8_t **cursor, size_t bytes)
+{
+	void *p = *cursor;
+	*cursor += align8(bytes);
+	return p;
+}
+
+/* Builds region r over [base, base + frames pages), every frame free. */
+static struct pmm_region *region_create(uint8_t **cursor, phys_addr_t base, size_t frames)
+{
+	struct region_layout lo;
+	layout_region(frames, &lo);
+
+	struct pmm_region *r = carve(cursor, sizeof(*r));
+	memset(r, 0, sizeof(*r));
+	r->base = base;
+	r->frames = frames;
+	r->words = lo.words;
+	r->free = frames;
+	r->levels = lo.levels;
+	memcpy(r->count, lo.count, sizeof(r->count));
+	r->idle = carve(cursor, lo.words * sizeof(uint64_t));
+	r->mark = carve(cursor, lo.words * sizeof(uint64_t));
+	r->leaf_max = carve(cursor, lo.words);
+	for (unsigned l = 1; l <= lo.levels; l++)
+		r->nodes[l] = carve(cursor, lo.count[l] * sizeof(struct pmm_node));
+
+	/* Every frame free; the padding past the end looks reserved so no scan runs off. */
+	memset(r->idle, 0xff, lo.words * sizeof(uint64_t));
+	memset(r->mark, 0, lo.words * sizeof(uint64_t));
+	r->mark[lo.words - 1] = ~valid_bits(r, lo.words - 1);
+	memset(r->leaf_max, PMM_WORD_FRAMES, lo.words);
+	r->leaf_max[lo.words - 1] = (uint8_t)longest_run(free_word(r, lo.words - 1));
+	for (unsigned l = 1; l <= lo.levels; l++)
+		for (size_t i = 0; i < lo.count[l]; i++)
+			r->nodes[l][i] = combine(r, l, i);
+	return r;
+}
+
+void pmm_init(struct pmm *pmm, const struct memmap_range *usable, size_t count,
+	      phys_addr_t floor, void *metadata, size_t metadata_size)
+{
+	size_t need = pmm_metadata_size(usable, count, floor);
+	if (metadata_size < need)
+		panic("pmm: metadata area of %zu bytes is smaller than the %zu bytes needed",
+		      metadata_size, need);
+	if (!metadata || !IS_ALIGNED((uintptr_t)metadata, 8))
+		panic("pmm: metadata at %p is not 8-byte aligned", metadata);
+
+	memset(pmm, 0, sizeof(*pmm));
+	pmm->floor = effective_floor(floor);
+	pmm->metadata = metadata;
+	pmm->metadata_size = need;
+
+	uint8_t *cursor = metadata;
+	struct pmm_region **tail = &pmm->regions;
+	phys_addr_t s, e;
+	for (size_t i = 0; i < count; i++) {
+		uint64_t frames = (usable[i].end - usable[i].start) >> PAGE_SHIFT;
+		if (!clip_range(&usable[i], pmm->floor, &s, &e)) {
+			pmm->unmanaged_frames += frames;
+			continue;
+		}
+		size_t managed = (size_t)((e - s) >> PAGE_SHIFT);
+		pmm->unmanaged_frames += frames - managed;
+		*tail = region_create(&cursor, s, managed);
+		tail = &(*tail)->next;
+		pmm->region_count++;
+	}
+}
+
+/* ---- reservations ---- */
+
+static struct pmm_region *find_region(const struct pmm *pmm, phys_addr_t addr)
+{
+	for (struct pmm_region *r = pmm->regions; r; r = r->next)
+		if (addr >= r->base && ((addr - r->base) >> PAGE_SHIFT) < r->frames)
+			return r;
+	return NULL;
+}
+
+/* Calls fn(r, a, b) for each region r and its frames [a, b) that overlap the byte range. */
+static void for_each_overlap(struct pmm *pmm, phys_addr_t start, phys_addr_t end,
+			     void (*fn)(struct pmm_region *r, size_t a, size_t b, void *ctx), void *ctx)
+{
+	phys_addr_t first = ALIGN_DOWN(start, (phys_addr_t)PAGE_SIZE);
+	phys_addr_t last = ALIGN_UP(MIN(end, PMM_MAX_PHYS), (phys_addr_t)PAGE_SIZE);
+
+	for (struct pmm_region *r = pmm->regions; r; r = r->next) {
+		phys_addr_t r_end = r->base + ((phys_addr_t)r->frames << PAGE_SHIFT);
+		phys_addr_t a = MAX(first, r->base), b = MIN(last, r_end);
+		if (a < b)
+			fn(r, (size_t)((a - r->base) >> PAGE_SHIFT),
+			   (size_t)((b - r->base) >> PAGE_SHIFT), ctx);
+	}
+}
+
+/* The bits of word w that stand for frames [a, b). */
+static uint64_t word_range(size_t w, size_t a, size_t b)
+{
+	size_t lo = MAX(a, w * PMM_WORD_FRAMES), hi = MIN(b, (w + 1) * PMM_WORD_FRAMES);
+	return bit_range((unsigned)(lo % PMM_WORD_FRAMES),
+			 (unsigned)(hi - w * PMM_WORD_FRAMES));
+}
+
+/* Panics if any frame in [a, b) of r is allocated, before anything has changed. */
+static void refuse_allocated(struct pmm_region *r, size_t a, size_t b, void *what)
+{
+	for (size_t w = a / PMM_WORD_FRAMES; w <= (b - 1) / PMM_WORD_FRAMES; w++) {
+		uint64_t taken = in_run_word(r, w) & word_range(w, a, b);
+		if (taken)
+			panic("pmm: cannot reserve %s: frame 0x%llx is allocated "
+			      "(reserve before allocating)",
+			      what ? (const char *)what : "a range",
+			      PA(r->base + ((phys_addr_t)(w * PMM_WORD_FRAMES + ctz64(taken))
+					    << PAGE_SHIFT)));
+	}
+}
+
+/* Frames [a, b) of r, none of them allocated, become reserved; counts them in *newly. */
+static void reserve_frames(struct pmm_region *r, size_t a, size_t b, void *newly)
+{
+	size_t n = 0;
+	for (size_t w = a / PMM_WORD_FRAMES; w <= (b - 1) / PMM_WORD_FRAMES; w++) {
+		uint64_t m = word_range(w, a, b);
+		n += popcount64(free_word(r, w) & m);
+		r->mark[w] |= m; /* idle is already set: none of these frames is in a run */
+	}
+	r->free -= n;
+	r->reserved += n;
+	refresh(r, a, b);
+	*(size_t *)newly += n;
+}
+
+size_t pmm_reserve(struct pmm *pmm, phys_addr_t start, phys_addr_t end, const char *what)
+{
+	size_t newly = 0;
+
+	if (end <= start)
+		return 0;
+	for_each_overlap(pmm, start, end, refuse_allocated, (void *)what);
+	for_each_overlap(pmm, start, end, reserve_frames, &newly);
+	if (pmm->reservation_count < PMM_MAX_RESERVATIONS)
+		pmm->reservations[pmm->reservation_count++] =
+			(struct pmm_reservation){
+				.start = start, .end = end, .what = what, .frames = newly
+			};
+	else
+		pmm->reservations_unrecorded++;
+	return newly;
+}
+
+/* ---- allocating and freeing ---- */
+
+static void take_run(struct pmm_region *r, size_t i, size_t n)
+{
+	plane_fill(r->idle, i, n, false);
+	plane_put(r->mark, i, true);
+	r->free -= n;
+	r->allocated += n;
+	refresh(r, i, i + n);
+}
+
+int pmm_alloc_phys(struct pmm *pmm, size_t frames, phys_addr_t align, phys_addr_t limit,
+		   phys_addr_t *out)
+{
+	if (frames == 0)
+		return -MIO_EINVAL;
+	if (align == 0)
+		align = PAGE_SIZE;
+	if (!IS_POWER_OF_TWO(align))
+		return -MIO_EINVAL;
+
+	uint64_t align_frames = align <= PAGE_SIZE ? 1 : align >> PAGE_SHIFT;
+	uint64_t limit_pfn = limit >> PAGE_SHIFT;
+	for (struct pmm_region *r = pmm->regions; r; r = r->next) {
+		if ((r->base >> PAGE_SHIFT) >= limit_pfn)
+			break;
+		size_t i;
+		if (region_find(r, frames, align_frames, limit_pfn, &i)) {
+			take_run(r, i, frames);
+			*out = r->base + ((phys_addr_t)i << PAGE_SHIFT);
+			return 0;
+		}
+	}
+	return -MIO_ENOMEM;
+}
+
+size_t pmm_free_phys(struct pmm *pmm, phys_addr_t addr)
+{
+	if (!IS_ALIGNED(addr, PAGE_SIZE))
+		panic("pmm: free of 0x%llx, which is not 4 KiB-aligned", PA(addr));
+	struct pmm_region *r = find_region(pmm, addr);
+	if (!r)
+		panic("pmm: free of frame 0x%llx, which no PMM region holds (never allocated)",
+		      PA(addr));
+
+	size_t i = (size_t)((addr - r->base) >> PAGE_SHIFT);
+	switch (frame_state(r, i)) {
+	case PMM_FRAME_FREE:
+		panic("double free of frame 0x%llx (it is not allocated)", PA(addr));
+	case PMM_FRAME_RESERVED:
+		panic("pmm: free of reserved frame 0x%llx (never allocated)", PA(addr));
+	case PMM_FRAME_RUN_BODY:
+		panic("pmm: free of frame 0x%llx inside an allocated run, not its first frame",
+		      PA(addr));
+	default:
+		break;
+	}
+
+	size_t end = scan_while(r, i + 1, body_word);
+	size_t n = end - i;
+	plane_fill(r->idle, i, n, true);
+	plane_put(r->mark, i, false);
+	r->free += n;
+	r->allocated -= n;
+	refresh(r, i, end);
+	return n;
+}
+
+void *pmm_alloc(struct pmm *pmm, size_t frames)
+{
+	phys_addr_t p;
+	if (pmm_alloc_phys(pmm, frames, PAGE_SIZE, PMM_LIMIT_4GIB, &p) != 0)
+		return NULL;
+	return (void *)(uintptr_t)p;
+}
+
+void pmm_free(struct pmm *pmm, void *ptr)
+{
+	if (ptr)
+		pmm_free_phys(pmm, (phys_addr_t)(uintptr_t)ptr);
+}
+
+void *pmm_alloc_frame(size_t num_blocks)
+{
+	return pmm_alloc(&kernel_pmm, num_blocks);
+}
+
+void pmm_free_frame(void *ptr)
+{
+	pmm_free(&kernel_pmm, ptr);
+}
+
+/* ---- looking inside ---- */
+
+enum pmm_frame_state pmm_frame_state(const struct pmm *pmm, phys_addr_t addr)
+{
+	const struct pmm_region *r = find_region(pmm, addr);
+	if (!r)
+		return PMM_FRAME_UNMANAGED;
+	return frame_state(r, (size_t)((addr - r->base) >> PAGE_SHIFT));
+}
+
+static void region_stats(const struct pmm_region *r, struct pmm_stats *s)
+{
+	s->total = r->frames;
+	s->free = r->free;
+	s->allocated = r->allocated;
+	s->reserved = r->reserved;
+	s->used = r->allocated + r->reserved;
+	s->largest_free_run = root(r).max;
+}
+
+size_t pmm_stats(const struct pmm *pmm, struct pmm_stats *total,
+		 struct pmm_region_stats *per_region, size_t cap)
+{
+	size_t i = 0;
+	memset(total, 0, sizeof(*total));
+	for (const struct pmm_region *r = pmm->regions; r; r = r->next, i++) {
+		struct pmm_stats s;
+		region_stats(r, &s);
+		total->total += s.total;
+		total->free += s.free;
+		total->used += s.used;
+		total->allocated += s.allocated;
+		total->reserved += s.reserved;
+		total->largest_free_run = MAX(total->largest_free_run, s.largest_free_run);
+		if (i < cap)
+			per_region[i] = (struct pmm_region_stats){
+				.start = r->base,
+				.end = r->base + ((phys_addr_t)r->frames << PAGE_SHIFT),
+				.stats = s,
+			};
+	}
+	return i;
+}
+
+/* ---- pmm_check ---- */
+
+#define CHECK(r, cond, ...)                                                               \
+	do {                                                                              \
+		if (!(cond))                                                              \
+			check_failed(r, __VA_ARGS__);                                     \
+	} while (0)
+
+__attribute__((noreturn, format(printf, 2, 3)))
+static void check_failed(const struct pmm_region *r, const char *fmt, ...)
+{
+	char why[128];
+	va_list ap;
+	va_start(ap, fmt);
+	kvsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (r)
+		panic("pmm_check: region [0x%llx-0x%llx): %s", PA(r->base),
+		      PA(r->base + ((phys_addr_t)r->frames << PAGE_SHIFT)), why);
+	panic("pmm_check: %s", why);
+}
+
+/*
+ * Longest free run, prefix and suffix of frames [a, b) of r, one frame at a
+ * time: deliberately not the word tricks the allocator uses, so pmm_check
+ * does not trust the code it checks.
+ */
+static struct pmm_node brute_summary(const struct pmm_region *r, size_t a, size_t b)
+{
+	struct pmm_node s = { 0, 0, 0 };
+	bool in_prefix = true;
+	uint32_t run = 0;
+	for (size_t i = a; i < b; i++) {
+		if (frame_state(r, i) == PMM_FRAME_FREE) {
+			run++;
+			s.max = MAX(s.max, run);
+		} else {
+			run = 0;
+			in_prefix = false;
+		}
+		if (in_prefix)
+			s.pre = run;
+	}
+	s.suf = run;
+	return s;
+}
+
+static void check_bit_planes(const struct pmm_region *r)
+{
+	size_t free = 0, reserved = 0, in_run = 0;
+	uint64_t prev_in_run = 0; /* top bit of the previous word's in-run bits */
+
+	for (size_t w = 0; w < r->words; w++) {
+		uint64_t valid = valid_bits(r, w);
+		CHECK(r, (reserved_word(r, w) & ~valid) == ~valid,
+		      "padding bits of word %zu are not in the reserved state", w);
+		uint64_t run = in_run_word(r, w) & valid, body = body_word(r, w) & valid;
+		uint64_t after_run = (run << 1) | prev_in_run;
+		CHECK(r, (body & ~after_run) == 0,
+		      "frame 0x%llx is a run body with no run before it",
+		      PA(r->base + ((phys_addr_t)(w * PMM_WORD_FRAMES + ctz64(body & ~after_run))
+				    << PAGE_SHIFT)));
+		prev_in_run = run >> 63;
+		free += popcount64(free_word(r, w) & valid);
+		reserved += popcount64(reserved_word(r, w) & valid);
+		in_run += popcount64(run);
+		size_t end = MIN(r->frames, (w + 1) * PMM_WORD_FRAMES);
+		uint32_t max = brute_summary(r, w * PMM_WORD_FRAMES, end).max;
+		CHECK(r, r->leaf_max[w] == max,
+		      "word %zu: summary says longest free run %u, the bits say %u", w,
+		      r->leaf_max[w], max);
+	}
+	CHECK(r, free == r->free, "%zu frames free, counter says %zu", free, r->free);
+	CHECK(r, reserved == r->reserved, "%zu frames reserved, counter says %zu", reserved,
+	      r->reserved);
+	CHECK(r, in_run == r->allocated, "%zu frames allocated, counter says %zu", in_run,
+	      r->allocated);
+	CHECK(r, free + reserved + in_run == r->frames, "frame states do not add up");
+}
+
+static void check_tree(const struct pmm_region *r)
+{
+	/* The root against the bits themselves: frames past the end are not free. */
+	struct pmm_node bits = brute_summary(r, 0, r->frames), top = root(r);
+	if (level_span(r->levels) > r->frames)
+		bits.suf = 0;
+	CHECK(r, same_node(bits, top),
+	      "the root holds max/pre/suf %u/%u/%u, the frames say %u/%u/%u", top.max, top.pre,
+	      top.suf, bits.max, bits.pre, bits.suf);
+
+	struct region_layout lo;
+	layout_region(r->frames, &lo);
+	CHECK(r, lo.words == r->words && lo.levels == r->levels &&
+			 memcmp(lo.count, r->count, sizeof(lo.count)) == 0,
+	      "tree shape does not match %zu frames", r->frames);
+	for (unsigned l = 1; l <= r->levels; l++)
+		for (size_t i = 0; i < r->count[l]; i++) {
+			struct pmm_node want = combine(r, l, i), have = r->nodes[l][i];
+			CHECK(r, same_node(want, have),
+			      "level %u node %zu holds max/pre/suf %u/%u/%u, its children give "
+			      "%u/%u/%u", l, i, have.max, have.pre, have.suf, want.max, want.pre,
+			      want.suf);
+		}
+}
+
+void pmm_check(const struct pmm *pmm)
+{
+	size_t count = 0;
+	const uint8_t *meta = pmm->metadata;
+
+	for (const struct pmm_region *r = pmm->regions; r; r = r->next, count++) {
+		phys_addr_t end = r->base + ((phys_addr_t)r->frames << PAGE_SHIFT);
+		CHECK(r, (const uint8_t *)r >= meta && (const uint8_t *)(r + 1) <= meta + pmm->metadata_size,
+		      "region struct at %p lies outside the metadata area", (const void *)r);
+		CHECK(r, r->frames > 0 && IS_ALIGNED(r->base, PAGE_SIZE), "empty or unaligned");
+		CHECK(r, r->base >= pmm->floor && end <= PMM_MAX_PHYS, "outside the managed range");
+		CHECK(r, !r->next || r->next->base >= end, "overlaps or precedes the next region");
+		check_bit_planes(r);
+		check_tree(r);
+	}
+	CHECK(NULL, count == pmm->region_count, "%zu regions listed, %zu counted",
+	      pmm->region_count, count);
+}
+
+/* ---- pmm_dump ---- */
+
+static void print_stats(const char *indent, const struct pmm_stats *s)
+{
+	kprintf("%s%llu frames: %llu free, %llu allocated, %llu reserved; "
+		"largest free run %llu frames\n",
+		indent, PA(s->total), PA(s->free), PA(s->allocated), PA(s->reserved),
+		PA(s->largest_free_run));
+}
+
+/* The end of the run of frames that starts at i and shares its state. */
+static size_t run_end(const struct pmm_region *r, size_t i, enum pmm_frame_state st)
+{
+	switch (st) {
+	case PMM_FRAME_FREE:
+		return scan_while(r, i, free_word);
+	case PMM_FRAME_RESERVED:
+		return scan_while(r, i, reserved_word);
+	case PMM_FRAME_RUN_START:
+		return scan_while(r, i + 1, body_word);
+	default:
+		return scan_while(r, i, body_word);
+	}
+}
+
+static void dump_runs(const struct pmm_region *r, size_t max_runs)
+{
+	static const char *const names[] = {
+		[PMM_FRAME_FREE] = "free",
+		[PMM_FRAME_RUN_START] = "allocated",
+		[PMM_FRAME_RUN_BODY] = "BODY WITHOUT A RUN",
+		[PMM_FRAME_RESERVED] = "reserved",
+	};
+	size_t shown = 0, hidden = 0;
+
+	for (size_t i = 0; i < r->frames;) {
+		enum pmm_frame_state st = frame_state(r, i);
+		size_t end = run_end(r, i, st);
+		if (shown < max_runs) {
+			kprintf("    [0x%016llx-0x%016llx) %-9s %zu frames\n",
+				PA(r->base + ((phys_addr_t)i << PAGE_SHIFT)),
+				PA(r->base + ((phys_addr_t)end << PAGE_SHIFT)), names[st], end - i);
+			shown++;
+		} else {
+			hidden++;
+		}
+		i = end;
+	}
+	if (hidden)
+		kprintf("    ... %zu more runs\n", hidden);
+}
+
+void pmm_dump(const struct pmm *pmm, size_t max_runs)
+{
+	struct pmm_stats total;
+	pmm_stats(pmm, &total, NULL, 0);
+	kprintf("pmm: %zu regions, %zu bytes of metadata at %p\n", pmm->region_count,
+		pmm->metadata_size, pmm->metadata);
+	kprintf("pmm: frames below 0x%llx or from 0x%llx up are not managed (%llu usable ones)\n",
+		PA(pmm->floor), PA(PMM_MAX_PHYS), PA(pmm->unmanaged_frames));
+	print_stats("pmm: total ", &total);
+
+	for (const struct pmm_region *r = pmm->regions; r; r = r->next) {
+		struct pmm_stats s;
+		region_stats(r, &s);
+		kprintf("  region [mem 0x%016llx-0x%016llx] ", PA(r->base),
+			PA(r->base + ((phys_addr_t)r->frames << PAGE_SHIFT) - 1));
+		print_stats("", &s);
+		if (max_runs)
+			dump_runs(r, max_runs);
+	}
+	for (size_t i = 0; i < pmm->reservation_count; i++) {
+		const struct pmm_reservation *v = &pmm->reservations[i];
+		kprintf("  reserved [mem 0x%016llx-0x%016llx] %-15s %zu frames\n", PA(v->start),
+			PA(v->end - 1), v->what ? v->what : "", v->frames);
+	}
+	if (pmm->reservations_unrecorded)
+		kprintf("  ... and %zu more reservations (not recorded)\n",
+			pmm->reservations_unrecorded);
+}

@@ -1,0 +1,59 @@
+/*
+ * The PMM's data layout, shared by mm/pmm.c and the tests that corrupt it
+ * on purpose to prove pmm_check() notices. Nothing else should include it.
+ *
+ * Frame states in the two bit planes (bit i of each is frame i of the region):
+ *
+ *     idle  mark   state
+ *      1     0     free
+ *      0     1     first frame of an allocated run
+ *      0     0     later frame of an allocated run (the run's body)
+ *      1     1     reserved; also the padding bits past the region's end
+ *
+ * so free = idle & ~mark, "in an allocated run" = ~idle, run body =
+ * ~idle & ~mark. A run ends at the first frame after its start that is not
+ * body, which is how a free finds the run's length.
+ *
+ * The summary tree: level 0 is one byte per 64-frame word, its longest free
+ * run (the word's free prefix and suffix come from the word itself with one
+ * bit scan). Level l >= 1 has one pmm_node per 8 entries of level l - 1,
+ * up to a single root. A node spans 64 * 8^l frames; frames past the
+ * region's end count as not free, and so do missing children.
+ */
+#ifndef MIO_MM_PMM_INTERNAL_H
+#define MIO_MM_PMM_INTERNAL_H
+
+#include "mm/pmm.h"
+
+enum {
+	PMM_WORD_FRAMES = 64,  /* frames per bitmap word */
+	/*
+	 * 8 children per node: a scan reads 96 bytes. Measured against 16 and 4
+	 * on bench_pmm: 16 pays for twice the children per refresh, 4 for more
+	 * levels and more metadata; 8 was fastest on every workload but init.
+	 */
+	PMM_FANOUT_SHIFT = 3,
+	PMM_FANOUT = 1 << PMM_FANOUT_SHIFT,
+	/* Node levels above the words: 2^24 frames (64 GiB) = 2^18 words need 6. */
+	PMM_MAX_LEVELS = 6,
+};
+
+/* Longest free run, free prefix and free suffix of a node's span, in frames. */
+struct pmm_node {
+	uint32_t max, pre, suf;
+};
+
+struct pmm_region {
+	struct pmm_region *next; /* the next region up, or NULL */
+	phys_addr_t base;        /* address of frame 0 of the region */
+	size_t frames;           /* frames in the region */
+	size_t words;            /* bitmap words: frames / 64 rounded up */
+	size_t free, allocated, reserved; /* frame counts by state */
+	uint64_t *idle, *mark;   /* the bit planes */
+	uint8_t *leaf_max;       /* level 0 of the tree */
+	unsigned levels;         /* node levels above the words; the root is at this level */
+	size_t count[PMM_MAX_LEVELS + 1];             /* entries per level; count[0] = words */
+	struct pmm_node *nodes[PMM_MAX_LEVELS + 1];   /* nodes[l] for 1 <= l <= levels */
+};
+
+#endif

@@ -1,0 +1,864 @@
+/*
+ * The PMM over synthetic maps: the real QEMU maps, pathological ones, every
+ * row of the bad-input table, corruption that pmm_check must notice, and a
+ * differential run against the linear reference model.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm/memmap.h"
+#include "mm/pmm.h"
+#include "mm/pmm_internal.h"
+#include "tests/host/support/host_support.h"
+#include "tests/model/pmm_diff.h"
+#include "tests/model/pmm_model.h"
+#include "tests/model/qemu_maps.h"
+
+#define R(s, e) ((struct memmap_range){ (s), (e) })
+#define MIB(x) ((phys_addr_t)(x) << 20)
+#define GIB(x) ((phys_addr_t)(x) << 30)
+#define FRAME ((phys_addr_t)PAGE_SIZE)
+#define ULL(x) ((unsigned long long)(x))
+
+/* A PMM over a list of usable ranges, metadata from malloc. */
+struct fx {
+	struct pmm pmm;
+	void *meta;
+	size_t meta_size;
+	struct memmap_range ranges[16];
+	size_t n;
+};
+
+static void fx_ranges(struct fx *f, const struct memmap_range *r, size_t n, phys_addr_t floor)
+{
+	memset(f, 0, sizeof(*f));
+	memcpy(f->ranges, r, n * sizeof(*r));
+	f->n = n;
+	f->meta_size = pmm_metadata_size(r, n, floor);
+	f->meta = malloc(f->meta_size);
+	pmm_init(&f->pmm, r, n, floor, f->meta, f->meta_size);
+	pmm_check(&f->pmm);
+}
+
+static void fx_map(struct fx *f, const struct qemu_map *map, phys_addr_t floor)
+{
+	struct memmap_range r[16];
+	int n = memmap_usable(map->entries, map->count, r, ARRAY_SIZE(r));
+	cr_assert(n > 0);
+	fx_ranges(f, r, (size_t)n, floor);
+}
+
+static void fx_done(struct fx *f)
+{
+	free(f->meta);
+}
+
+static struct pmm_stats stats_of(const struct pmm *pmm)
+{
+	struct pmm_stats s;
+	pmm_stats(pmm, &s, NULL, 0);
+	return s;
+}
+
+static bool same_stats(struct pmm_stats a, struct pmm_stats b)
+{
+	return memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+static phys_addr_t phys_of(void *p) { return (phys_addr_t)(uintptr_t)p; }
+
+/* What the kernel reserves at boot, as the loader placed it under GRUB (see PLATFORM.md). */
+struct boot_reservation {
+	phys_addr_t start, end;
+	const char *what;
+};
+static const struct boot_reservation boot_reservations[] = {
+	{ KERNEL_PHYS_BASE, KERNEL_PHYS_BASE + 0xc000, "kernel image" },
+	{ KERNEL_PHYS_BASE + KHEAP_OFFSET, KERNEL_PHYS_BASE + KHEAP_OFFSET + KHEAP_SIZE, "heap" },
+	{ 0x10000, 0x10058, "multiboot info" },
+	{ 0x119000, 0x11b076, "module" },
+	{ 0x11b080, 0x11b08c, "module name" },
+};
+
+static void reserve_boot(struct fx *f)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(boot_reservations); i++)
+		pmm_reserve(&f->pmm, boot_reservations[i].start, boot_reservations[i].end,
+			    boot_reservations[i].what);
+	pmm_check(&f->pmm);
+}
+
+static bool overlaps_boot_data(phys_addr_t a, phys_addr_t b)
+{
+	if (a < KERNEL_PHYS_BASE)
+		return true;
+	for (size_t i = 0; i < ARRAY_SIZE(boot_reservations); i++)
+		if (a < boot_reservations[i].end && boot_reservations[i].start < b)
+			return true;
+	return false;
+}
+
+/* ---- the QEMU maps ---- */
+
+/*
+ * Boots the map as the kernel does, allocates every free frame one at a
+ * time through the void * API and then the phys API, checks each against
+ * the reservations and the order first fit implies, frees it all and
+ * expects the start stats back.
+ */
+static void exhaust_qemu_map(const struct qemu_map *map, uint64_t expect_total,
+			     uint64_t expect_high)
+{
+	struct fx f;
+	fx_map(&f, map, KERNEL_PHYS_BASE);
+	reserve_boot(&f);
+	struct pmm_stats start = stats_of(&f.pmm);
+	cr_assert_eq(start.total, expect_total, "%s: %llu frames", map->name, ULL(start.total));
+
+	size_t cap = (size_t)start.free, count = 0;
+	phys_addr_t *got = malloc(cap * sizeof(*got));
+	phys_addr_t prev = 0;
+	void *p;
+	while ((p = pmm_alloc(&f.pmm, 1)) != NULL) {
+		phys_addr_t a = phys_of(p);
+		cr_assert(a > prev && a < PMM_LIMIT_4GIB, "first fit goes up: 0x%llx after 0x%llx",
+			  ULL(a), ULL(prev));
+		cr_assert(!overlaps_boot_data(a, a + FRAME), "0x%llx is boot data", ULL(a));
+		got[count++] = prev = a;
+	}
+	cr_assert_eq(count + expect_high, start.free, "%s: %zu frames below 4 GiB", map->name,
+		     count);
+	phys_addr_t a;
+	while (pmm_alloc_phys(&f.pmm, 1, 0, PMM_LIMIT_NONE, &a) == 0) {
+		cr_assert(a >= GIB(4) && a > prev, "high frame 0x%llx", ULL(a));
+		got[count++] = prev = a;
+	}
+	cr_assert_eq(count, start.free);
+	cr_assert_eq(stats_of(&f.pmm).free, 0);
+	pmm_check(&f.pmm);
+
+	for (size_t i = 0; i < count; i++)
+		cr_assert_eq(pmm_free_phys(&f.pmm, got[i]), 1);
+	cr_assert(same_stats(stats_of(&f.pmm), start), "%s: stats did not come back", map->name);
+	pmm_check(&f.pmm);
+	free(got);
+	fx_done(&f);
+}
+
+Test(pmm, qemu_32m_every_frame_once)
+{
+	exhaust_qemu_map(&qemu_map_32m, (0x1fe0000 - 0x100000) / FRAME, 0);
+}
+
+Test(pmm, qemu_128m_every_frame_once)
+{
+	exhaust_qemu_map(&qemu_map_128m, (0x7fe0000 - 0x100000) / FRAME, 0);
+}
+
+Test(pmm, qemu_3g_every_frame_once)
+{
+	exhaust_qemu_map(&qemu_map_3g, (0xbffe0000 - 0x100000) / FRAME, 0);
+}
+
+Test(pmm, qemu_5g_every_frame_once_high_ones_only_through_phys)
+{
+	exhaust_qemu_map(&qemu_map_5g, (0xbffe0000 - 0x100000 + GIB(2)) / FRAME, GIB(2) / FRAME);
+}
+
+Test(pmm, qemu_x86_64_map_with_the_0xfd00000000_hole)
+{
+	exhaust_qemu_map(&qemu_map_x86_64_5g, (0xbffe0000 - 0x100000 + GIB(2)) / FRAME,
+			 GIB(2) / FRAME);
+}
+
+Test(pmm, regions_are_the_low_one_from_the_kernel_base_and_the_high_one_from_4gib)
+{
+	struct fx f;
+	fx_map(&f, &qemu_map_5g, KERNEL_PHYS_BASE);
+	struct pmm_region_stats rs[4];
+	struct pmm_stats total;
+	cr_assert_eq(pmm_stats(&f.pmm, &total, rs, 4), 2);
+	cr_assert(rs[0].start == KERNEL_PHYS_BASE && rs[0].end == 0xbffe0000);
+	cr_assert(rs[1].start == GIB(4) && rs[1].end == GIB(6));
+	cr_assert_eq(rs[1].stats.total, GIB(2) / FRAME);
+	cr_assert_eq(total.total, rs[0].stats.total + rs[1].stats.total);
+	cr_assert_eq(f.pmm.unmanaged_frames, 0x9f000 / FRAME, "usable RAM below the floor");
+	cr_assert_eq(f.pmm.regions->next->next, NULL);
+	fx_done(&f);
+}
+
+Test(pmm, metadata_stays_small)
+{
+	const struct qemu_map *maps[] = { &qemu_map_32m, &qemu_map_128m, &qemu_map_3g,
+					  &qemu_map_5g };
+	const size_t at_most[] = { 8 << 10, 40 << 10, 300 << 10, 400 << 10 };
+	for (size_t i = 0; i < ARRAY_SIZE(maps); i++) {
+		struct memmap_range r[8];
+		int n = memmap_usable(maps[i]->entries, maps[i]->count, r, 8);
+		size_t size = pmm_metadata_size(r, (size_t)n, KERNEL_PHYS_BASE);
+		cr_log_info("metadata for %s: %zu bytes", maps[i]->name, size);
+		cr_assert(size <= at_most[i], "%s: %zu bytes of metadata", maps[i]->name, size);
+		cr_assert(size % 8 == 0);
+	}
+}
+
+/* ---- first fit, split and merge, run lengths ---- */
+
+Test(pmm, first_fit_returns_the_lowest_free_run)
+{
+	struct fx f;
+	fx_ranges(&f, (struct memmap_range[]){ R(MIB(1), MIB(2)) }, 1, MIB(1));
+	void *a = pmm_alloc(&f.pmm, 1), *b = pmm_alloc(&f.pmm, 1), *c = pmm_alloc(&f.pmm, 1);
+	cr_assert(phys_of(a) == MIB(1) && phys_of(b) == MIB(1) + FRAME &&
+		  phys_of(c) == MIB(1) + 2 * FRAME);
+	pmm_free(&f.pmm, b);
+	cr_assert_eq(pmm_alloc(&f.pmm, 1), b, "the hole is the lowest fit");
+	cr_assert_eq(phys_of(pmm_alloc(&f.pmm, 1)), MIB(1) + 3 * FRAME);
+	pmm_check(&f.pmm);
+	fx_done(&f);
+}
+
+Test(pmm, split_and_merge_with_both_neighbours)
+{
+	struct fx f;
+	fx_ranges(&f, (struct memmap_range[]){ R(MIB(1), MIB(2)) }, 1, 0);
+	phys_addr_t a = phys_of(pmm_alloc(&f.pmm, 3));
+	phys_addr_t b = phys_of(pmm_alloc(&f.pmm, 3));
+	phys_addr_t c = phys_of(pmm_alloc(&f.pmm, 3));
+	cr_assert(b == a + 3 * FRAME && c == b + 3 * FRAME);
+
+	pmm_free_phys(&f.pmm, b);
+	phys_addr_t d = phys_of(pmm_alloc(&f.pmm, 4));
+	cr_assert_eq(d, c + 3 * FRAME, "a 3-frame hole does not hold 4 frames");
+	pmm_free_phys(&f.pmm, a); /* merges with b's hole: 6 frames */
+	cr_assert_eq(phys_of(pmm_alloc(&f.pmm, 6)), a);
+	pmm_free_phys(&f.pmm, a);
+	pmm_free_phys(&f.pmm, c); /* a, b, c merged: 9 frames */
+	cr_assert_eq(phys_of(pmm_alloc(&f.pmm, 9)), a);
+	pmm_check(&f.pmm);
+	fx_done(&f);
+}
+
+Test(pmm, free_returns_exactly_the_run_allocated_there)
+{
+	struct fx f;
+	fx_ranges(&f, (struct memmap_range[]){ R(MIB(1), MIB(3)) }, 1, 0);
+	phys_addr_t a = phys_of(pmm_alloc(&f.pmm, 5));
+	phys_addr_t b = phys_of(pmm_alloc(&f.pmm, 1)); /* right after a: a's end must not grow into b */
+	phys_addr_t c = phys_of(pmm_alloc(&f.pmm, 300));
+	cr_assert_eq(pmm_free_phys(&f.pmm, a), 5);
+	cr_assert_eq(pmm_frame_state(&f.pmm, b), PMM_FRAME_RUN_START);
+	cr_assert_eq(pmm_free_phys(&f.pmm, c), 300);
+	cr_assert_eq(pmm_free_phys(&f.pmm, b), 1);
+	cr_assert_eq(stats_of(&f.pmm).allocated, 0);
+	pmm_check(&f.pmm);
+	fx_done(&f);
+}
+
+Test(pmm, run_before_reserved_frames_ends_at_them)
+{
+	struct fx f;
+	fx_ranges(&f, (struct memmap_range[]){ R(MIB(1), MIB(2)) }, 1, 0);
+	pmm_reserve(&f.pmm, MIB(1) + 4 * FRAME, MIB(1) + 6 * FRAME, "hole");
+	phys_addr_t a = phys_of(pmm_alloc(&f.pmm, 4));
+	cr_assert_eq(a, MIB(1));
+	cr_assert_eq(phys_of(pmm_alloc(&f.pmm, 1)), MIB(1) + 6 * FRAME, "skips the reservation");
+	cr_assert_eq(pmm_free_phys(&f.pmm, a), 4, "the run stops at the reserved frames");
+	cr_assert_eq(pmm_frame_state(&f.pmm, MIB(1) + 4 * FRAME), PMM_FRAME_RESERVED);
+	pmm_check(&f.pmm);
+	fx_done(&f);
+}
+
+Test(pmm, runs_span_many_words_and_tree_nodes)
+{
+	struct fx f;
+	fx_ranges(&f, (struct memmap_range[]){ R(MIB(1), MIB(1) + 100000 * FRAME) }, 1, 0);
+	phys_addr_t a = phys_of(pmm_alloc(&f.pmm, 1));
+	phys_addr_t big = phys_of(pmm_alloc(&f.pmm, 70000)); /* crosses a level-3 node boundary */
+	cr_assert_eq(big, a + FRAME);
+	cr_assert_eq(stats_of(&f.pmm).largest_free_run, 100000 - 70001);
+	cr_assert_eq(pmm_alloc(&f.pmm, 30000), NULL);
+	cr_assert_eq(phys_of(pmm_alloc(&f.pmm, 29999)), big + 70000 * FRAME);
+	cr_assert_eq(pmm_free_phys(&f.pmm, big), 70000);
+	cr_assert_eq(phys_of(pmm_alloc(&f.pmm, 69999)), big, "first fit takes the freed run");
+	pmm_check(&f.pmm);
+	fx_done(&f);
+}
+
+Test(pmm, runs_never_cross_from_one_region_into_the_next)
+{
+	struct fx f;
+	/* Two touching ranges, as memmap_usable() gives across 4 GiB. */
+	fx_ranges(&f, (struct memmap_range[]){ R(GIB(4) - 2 * FRAME, GIB(4)), R(GIB(4), GIB(4) + 8 * FRAME) },
+		  2, 0);
+	phys_addr_t a;
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 3, 0, PMM_LIMIT_NONE, &a), 0);
+	cr_assert_eq(a, GIB(4), "3 frames do not fit below 4 GiB and do not straddle it");
+	cr_assert_eq(pmm_alloc(&f.pmm, 1), (void *)(uintptr_t)(GIB(4) - 2 * FRAME));
+	fx_done(&f);
+}
+
+/* ---- address types, alignment, limits ---- */
+
+Test(pmm, void_pointer_api_serves_only_below_4gib)
+{
+	struct fx f;
+	fx_ranges(&f, (struct memmap_range[]){ R(GIB(4), GIB(5)) }, 1, MIB(1));
+	cr_assert_eq(pmm_alloc(&f.pmm, 1), NULL);
+	phys_addr_t a;
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 0, PMM_LIMIT_NONE, &a), 0);
+	cr_assert_eq(a, GIB(4));
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 0, PMM_LIMIT_4GIB, &a), -MIO_ENOMEM);
+	fx_done(&f);
+}
+
+Test(pmm, aligned_4mib_run_of_1024_frames)
+{
+	struct fx f;
+	fx_map(&f, &qemu_map_5g, KERNEL_PHYS_BASE);
+	reserve_boot(&f);
+	phys_addr_t a, b, hi;
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1024, MIB(4), PMM_LIMIT_4GIB, &a), 0);
+	cr_assert_eq(a, MIB(8), "the heap ends at 5 MiB, so 4-8 MiB is not free: 0x%llx", ULL(a));
+	/* A single frame still comes from the lowest hole, below the aligned run. */
+	cr_assert_eq(phys_of(pmm_alloc(&f.pmm, 1)), KERNEL_PHYS_BASE + 0xc000);
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1024, MIB(4), PMM_LIMIT_4GIB, &b), 0);
+	cr_assert_eq(b, MIB(12));
+	/* Above 4 GiB for 4 MiB pages with PSE-36: limit the low region away by exhausting it. */
+	while (pmm_alloc_phys(&f.pmm, 1024, MIB(4), PMM_LIMIT_4GIB, &hi) == 0)
+		cr_assert(IS_ALIGNED(hi, MIB(4)) && hi + MIB(4) <= GIB(4));
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1024, MIB(4), PMM_LIMIT_NONE, &hi), 0);
+	cr_assert_eq(hi, GIB(4));
+	pmm_check(&f.pmm);
+	fx_done(&f);
+}
+
+Test(pmm, alignment_skips_misaligned_free_runs)
+{
+	struct fx f;
+	fx_ranges(&f, (struct memmap_range[]){ R(MIB(1), MIB(64)) }, 1, 0);
+	phys_addr_t a, b;
+	/*
+	 * Free runs of 1500 frames that start one frame past a 4 MiB line, with
+	 * the rest up to the next 8 MiB reserved: each is long enough for 1024
+	 * frames, but from its only 4 MiB-aligned frame on just 477 are free.
+	 */
+	for (phys_addr_t m = MIB(4); m < MIB(32); m += MIB(8)) {
+		cr_assert_eq(pmm_reserve(&f.pmm, m, m + FRAME, "pin"), 1);
+		cr_assert_eq(pmm_reserve(&f.pmm, m + 1501 * FRAME, m + MIB(8), "pin"), 2048 - 1501);
+	}
+	cr_assert_eq(stats_of(&f.pmm).largest_free_run, MIB(64 - 36) / FRAME);
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1024, MIB(4), PMM_LIMIT_NONE, &a), 0);
+	cr_assert_eq(a, MIB(36), "every earlier long run starts misaligned: 0x%llx", ULL(a));
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1024, MIB(4), MIB(36), &b), -MIO_ENOMEM);
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1024, 64 << 10, PMM_LIMIT_NONE, &b), 0);
+	cr_assert_eq(b, MIB(4) + 16 * FRAME, "the first 64 KiB line inside the first long run");
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 3 * FRAME, PMM_LIMIT_NONE, &b), -MIO_EINVAL);
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 1, PMM_LIMIT_NONE, &b), 0, "byte alignment is any frame");
+	cr_assert_eq(b, MIB(1));
+	pmm_check(&f.pmm);
+	fx_done(&f);
+}
+
+Test(pmm, upper_limit_below_16mib)
+{
+	struct fx f;
+	fx_map(&f, &qemu_map_128m, KERNEL_PHYS_BASE);
+	reserve_boot(&f);
+	size_t count = 0;
+	phys_addr_t a;
+	while (pmm_alloc_phys(&f.pmm, 1, 0, PMM_LIMIT_16MIB, &a) == 0) {
+		cr_assert(a + FRAME <= MIB(16));
+		count++;
+	}
+	/* 1..16 MiB minus the kernel image, the module and the heap. */
+	cr_assert_eq(count, (MIB(15) - 0xc000 - 0x3000 - KHEAP_SIZE) / FRAME);
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 0, PMM_LIMIT_16MIB, &a), -MIO_ENOMEM);
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 0, PMM_LIMIT_4GIB, &a), 0);
+	cr_assert_eq(a, MIB(16));
+	/* A run that would end past the limit is refused even though it would start below. */
+	pmm_free_phys(&f.pmm, MIB(16) - FRAME);
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 2, 0, PMM_LIMIT_16MIB, &a), -MIO_ENOMEM);
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 0, MIB(16) + 0x7ff, &a), 0, "limits round down");
+	fx_done(&f);
+}
+
+Test(pmm, frame_zero_is_never_handed_out)
+{
+	struct fx f;
+	fx_ranges(&f, (struct memmap_range[]){ R(0, 8 * FRAME) }, 1, 0);
+	cr_assert_eq(phys_of(pmm_alloc(&f.pmm, 1)), FRAME);
+	cr_assert_eq(pmm_frame_state(&f.pmm, 0), PMM_FRAME_UNMANAGED);
+	cr_assert_eq(stats_of(&f.pmm).total, 7);
+	fx_done(&f);
+}
+
+Test(pmm, memory_above_the_pse36_limit_is_not_managed)
+{
+	struct fx f;
+	fx_ranges(&f, (struct memmap_range[]){ R(MIB(1), MIB(2)), R(PMM_MAX_PHYS - 4 * FRAME, PMM_MAX_PHYS + GIB(1)) },
+		  2, 0);
+	cr_assert_eq(stats_of(&f.pmm).total, 256 + 4);
+	cr_assert_eq(f.pmm.unmanaged_frames, GIB(1) / FRAME);
+	phys_addr_t a;
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 257, 0, PMM_LIMIT_NONE, &a), -MIO_ENOMEM);
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 5, 0, PMM_LIMIT_NONE, &a), 0);
+	cr_assert_eq(a, MIB(1));
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 5, 0, PMM_LIMIT_NONE, &a), 0);
+	cr_assert_eq(a, MIB(1) + 5 * FRAME, "not the 4 frames below 2^36 plus one above");
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 246, 0, PMM_LIMIT_NONE, &a), 0);
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 4, 0, PMM_LIMIT_NONE, &a), 0);
+	cr_assert_eq(a, PMM_MAX_PHYS - 4 * FRAME);
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 0, PMM_LIMIT_NONE, &a), -MIO_ENOMEM);
+	fx_done(&f);
+}
+
+Test(pmm, many_small_regions_first_fit_across_them)
+{
+	struct memmap_range r[16];
+	for (size_t i = 0; i < 16; i++)
+		r[i] = R(MIB(1) + i * 16 * FRAME, MIB(1) + i * 16 * FRAME + (i + 1) * FRAME);
+	struct fx f;
+	fx_ranges(&f, r, 16, 0);
+	cr_assert_eq(f.pmm.region_count, 16);
+	phys_addr_t a;
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 10, 0, PMM_LIMIT_NONE, &a), 0);
+	cr_assert_eq(a, r[9].start, "range 9 is the first with 10 frames");
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 17, 0, PMM_LIMIT_NONE, &a), -MIO_ENOMEM);
+	fx_done(&f);
+}
+
+/* ---- reservations ---- */
+
+Test(pmm, reservations_round_outward_and_are_idempotent)
+{
+	struct fx f;
+	fx_ranges(&f, (struct memmap_range[]){ R(MIB(1), MIB(2)) }, 1, 0);
+	cr_assert_eq(pmm_reserve(&f.pmm, MIB(1) + 0x1fff, MIB(1) + 0x2001, "two bytes"), 2);
+	cr_assert_eq(pmm_reserve(&f.pmm, MIB(1) + 0x1000, MIB(1) + 0x3000, "again"), 0);
+	cr_assert_eq(pmm_reserve(&f.pmm, 0, MIB(1) + FRAME, "partly outside"), 1);
+	cr_assert_eq(pmm_reserve(&f.pmm, MIB(5), MIB(6), "wholly outside"), 0);
+	cr_assert_eq(pmm_reserve(&f.pmm, MIB(1), MIB(1), "empty"), 0);
+	cr_assert_eq(pmm_reserve(&f.pmm, MIB(2) - 1, UINT64_MAX, "to the top"), 1);
+	cr_assert_eq(stats_of(&f.pmm).reserved, 4);
+	cr_assert_eq(f.pmm.reservation_count, 5, "the empty one is not recorded");
+	cr_assert_eq(phys_of(pmm_alloc(&f.pmm, 1)), MIB(1) + 3 * FRAME);
+	pmm_check(&f.pmm);
+	fx_done(&f);
+}
+
+Test(pmm, reserving_an_allocated_frame_panics_and_changes_nothing)
+{
+	struct fx f;
+	fx_ranges(&f, (struct memmap_range[]){ R(MIB(1), MIB(2)), R(MIB(3), MIB(4)) }, 2, 0);
+	phys_addr_t a;
+	pmm_alloc_phys(&f.pmm, 1, 0, PMM_LIMIT_NONE, &a);
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 0, PMM_LIMIT_16MIB, &a), 0);
+	struct pmm_stats before = stats_of(&f.pmm);
+	/* Covers free frames in the first region and the allocated one at 1 MiB + 4 KiB. */
+	cr_assert(HOST_PANICS(pmm_reserve(&f.pmm, MIB(1) + FRAME, MIB(4), "late")));
+	cr_assert(strstr(host_panic_message, "frame 0x101000 is allocated"), "%s",
+		  host_panic_message);
+	cr_assert(same_stats(stats_of(&f.pmm), before));
+	cr_assert_eq(f.pmm.reservation_count, 0);
+	pmm_check(&f.pmm);
+	fx_done(&f);
+}
+
+Test(pmm, reservation_table_overflow_still_reserves)
+{
+	struct fx f;
+	fx_ranges(&f, (struct memmap_range[]){ R(MIB(1), MIB(2)) }, 1, 0);
+	for (size_t i = 0; i < PMM_MAX_RESERVATIONS + 3; i++)
+		pmm_reserve(&f.pmm, MIB(1) + i * FRAME, MIB(1) + (i + 1) * FRAME, "one");
+	cr_assert_eq(f.pmm.reservation_count, PMM_MAX_RESERVATIONS);
+	cr_assert_eq(f.pmm.reservations_unrecorded, 3);
+	cr_assert_eq(stats_of(&f.pmm).reserved, PMM_MAX_RESERVATIONS + 3);
+	fx_done(&f);
+}
+
+/* ---- the bad-input table ---- */
+
+static struct fx bad;
+
+static void bad_setup(void)
+{
+	fx_ranges(&bad, (struct memmap_range[]){ R(MIB(1), MIB(2)) }, 1, 0);
+	pmm_reserve(&bad.pmm, MIB(1), MIB(1) + 2 * FRAME, "kernel");
+}
+
+static void bad_teardown(void)
+{
+	pmm_check(&bad.pmm);
+	fx_done(&bad);
+}
+
+TestSuite(pmm_bad_input, .init = bad_setup, .fini = bad_teardown);
+
+#define EXPECT_PANIC(stmt, ...)                                                               \
+	do {                                                                                  \
+		struct pmm_stats before_ = stats_of(&bad.pmm);                                \
+		cr_assert(HOST_PANICS(stmt), "%s did not panic", #stmt);                      \
+		const char *const want_[] = { __VA_ARGS__ };                                  \
+		for (size_t i_ = 0; i_ < ARRAY_SIZE(want_); i_++)                             \
+			cr_assert(strstr(host_panic_message, want_[i_]), "\"%s\" lacks \"%s\"", \
+				  host_panic_message, want_[i_]);                             \
+		cr_assert(same_stats(stats_of(&bad.pmm), before_), "the panic changed state"); \
+	} while (0)
+
+Test(pmm_bad_input, free_null_does_nothing)
+{
+	struct pmm_stats before = stats_of(&bad.pmm);
+	cr_assert(!HOST_PANICS(pmm_free(&bad.pmm, NULL)));
+	cr_assert(same_stats(stats_of(&bad.pmm), before));
+}
+
+Test(pmm_bad_input, free_of_a_never_allocated_frame_panics_naming_it)
+{
+	EXPECT_PANIC(pmm_free_phys(&bad.pmm, MIB(1) + 10 * FRAME), "0x10a000");
+	EXPECT_PANIC(pmm_free_phys(&bad.pmm, MIB(1)), "reserved frame 0x100000");
+	EXPECT_PANIC(pmm_free_phys(&bad.pmm, MIB(7)), "frame 0x700000", "never allocated");
+	EXPECT_PANIC(pmm_free(&bad.pmm, (void *)(uintptr_t)0x5000), "0x5000");
+}
+
+Test(pmm_bad_input, free_inside_a_run_panics_naming_the_address)
+{
+	phys_addr_t a = phys_of(pmm_alloc(&bad.pmm, 4));
+	EXPECT_PANIC(pmm_free_phys(&bad.pmm, a + 2 * FRAME), "frame 0x104000 inside an allocated run");
+	EXPECT_PANIC(pmm_free_phys(&bad.pmm, a + 3 * FRAME), "0x105000");
+	cr_assert_eq(pmm_free_phys(&bad.pmm, a), 4);
+}
+
+Test(pmm_bad_input, double_free_panics)
+{
+	void *p = pmm_alloc(&bad.pmm, 3);
+	pmm_free(&bad.pmm, p);
+	EXPECT_PANIC(pmm_free(&bad.pmm, p), "double free of frame 0x102000");
+	cr_assert_eq(strncmp(host_panic_message, "double free of frame 0x102000", 29), 0);
+}
+
+Test(pmm_bad_input, unaligned_address_panics_naming_it)
+{
+	void *p = pmm_alloc(&bad.pmm, 1);
+	EXPECT_PANIC(pmm_free(&bad.pmm, (char *)p + 8), "0x102008", "aligned");
+	EXPECT_PANIC(pmm_free_phys(&bad.pmm, 0xfff), "0xfff");
+	pmm_free(&bad.pmm, p);
+}
+
+Test(pmm_bad_input, alloc_of_zero_frames_is_null)
+{
+	struct pmm_stats before = stats_of(&bad.pmm);
+	phys_addr_t a;
+	cr_assert_eq(pmm_alloc(&bad.pmm, 0), NULL);
+	cr_assert_eq(pmm_alloc_phys(&bad.pmm, 0, 0, PMM_LIMIT_NONE, &a), -MIO_EINVAL);
+	cr_assert(same_stats(stats_of(&bad.pmm), before));
+}
+
+Test(pmm_bad_input, more_frames_than_any_free_run_is_null_and_changes_nothing)
+{
+	void *a = pmm_alloc(&bad.pmm, 100); /* frees: [102..166) taken, 154 left in one run */
+	(void)a;
+	struct pmm_stats before = stats_of(&bad.pmm);
+	cr_assert_eq(before.largest_free_run, 256 - 2 - 100);
+	cr_assert_eq(pmm_alloc(&bad.pmm, 155), NULL);
+	cr_assert_eq(pmm_alloc(&bad.pmm, SIZE_MAX), NULL);
+	cr_assert_eq(pmm_alloc(&bad.pmm, (size_t)1 << 31), NULL);
+	cr_assert(same_stats(stats_of(&bad.pmm), before));
+	cr_assert_neq(pmm_alloc(&bad.pmm, 154), NULL, "but the largest run itself fits");
+}
+
+Test(pmm_bad_input, exhaustion_gives_null_then_recovers_after_frees)
+{
+	void *frames[256];
+	size_t n = 0;
+	while ((frames[n] = pmm_alloc(&bad.pmm, 1)) != NULL)
+		n++;
+	cr_assert_eq(n, 254);
+	cr_assert_eq(pmm_alloc(&bad.pmm, 1), NULL);
+	pmm_check(&bad.pmm);
+	pmm_free(&bad.pmm, frames[100]);
+	pmm_free(&bad.pmm, frames[7]);
+	cr_assert_eq(pmm_alloc(&bad.pmm, 1), frames[7]);
+	cr_assert_eq(pmm_alloc(&bad.pmm, 1), frames[100]);
+	cr_assert_eq(pmm_alloc(&bad.pmm, 1), NULL);
+	for (size_t i = 0; i < n; i++)
+		pmm_free(&bad.pmm, frames[i]);
+	cr_assert_eq(stats_of(&bad.pmm).free, 254);
+	cr_assert_neq(pmm_alloc(&bad.pmm, 254), NULL);
+}
+
+Test(pmm, map_without_usable_memory_above_the_kernel_panics_at_init)
+{
+	/* Only the 640 KiB below the kernel base are available. */
+	const struct memmap_entry raw[] = { { 0, 0x9fc00, MEMMAP_AVAILABLE },
+					    { 0x100000, 0x1000000, MEMMAP_RESERVED } };
+	struct memmap_range r[4];
+	int n = memmap_usable(raw, 2, r, 4);
+	cr_assert_eq(n, 1);
+	cr_assert(HOST_PANICS(pmm_metadata_size(r, (size_t)n, KERNEL_PHYS_BASE)));
+	cr_assert(strstr(host_panic_message, "no usable memory above 0x100000"), "%s",
+		  host_panic_message);
+	static uint64_t meta[64];
+	struct pmm pmm;
+	cr_assert(HOST_PANICS(pmm_init(&pmm, r, (size_t)n, KERNEL_PHYS_BASE, meta, sizeof(meta))));
+	cr_assert(strstr(host_panic_message, "no usable memory above 0x100000"));
+	cr_assert(HOST_PANICS(pmm_init(&pmm, r, 0, 0, meta, sizeof(meta))), "an empty map too");
+}
+
+Test(pmm, init_rejects_bad_metadata_and_bad_ranges)
+{
+	struct memmap_range r[] = { R(MIB(1), MIB(2)) };
+	size_t need = pmm_metadata_size(r, 1, 0);
+	uint64_t *meta = malloc(need + 8);
+	struct pmm pmm;
+	cr_assert(HOST_PANICS(pmm_init(&pmm, r, 1, 0, meta, need - 8)));
+	cr_assert(strstr(host_panic_message, "smaller than"));
+	cr_assert(HOST_PANICS(pmm_init(&pmm, r, 1, 0, (char *)meta + 4, need)));
+	cr_assert(strstr(host_panic_message, "not 8-byte aligned"));
+	struct memmap_range unsorted[] = { R(MIB(3), MIB(4)), R(MIB(1), MIB(2)) };
+	cr_assert(HOST_PANICS(pmm_metadata_size(unsorted, 2, 0)));
+	struct memmap_range odd[] = { R(MIB(1) + 1, MIB(2)) };
+	cr_assert(HOST_PANICS(pmm_metadata_size(odd, 1, 0)));
+	free(meta);
+}
+
+/* ---- the kernel's instance and its two calls ---- */
+
+Test(pmm, kernel_api_wraps_kernel_pmm)
+{
+	struct memmap_range r[] = { R(MIB(1), MIB(4)) };
+	size_t need = pmm_metadata_size(r, 1, KERNEL_PHYS_BASE);
+	void *meta = malloc(need);
+	pmm_init(&kernel_pmm, r, 1, KERNEL_PHYS_BASE, meta, need);
+	void *a = pmm_alloc_frame(2), *b = pmm_alloc_frame(1);
+	cr_assert(phys_of(a) == MIB(1) && phys_of(b) == MIB(1) + 2 * FRAME);
+	cr_assert_eq(pmm_alloc_frame(0), NULL);
+	pmm_free_frame(NULL);
+	pmm_free_frame(a);
+	cr_assert(HOST_PANICS(pmm_free_frame(a)));
+	cr_assert_eq(strncmp(host_panic_message, "double free of frame 0x100000", 29), 0);
+	cr_assert_eq(pmm_alloc_frame(3), (void *)(uintptr_t)(MIB(1) + 3 * FRAME), "2 frames free at 1 MiB");
+	pmm_check(&kernel_pmm);
+	free(meta);
+	memset(&kernel_pmm, 0, sizeof(kernel_pmm));
+}
+
+/* ---- pmm_check notices corruption ---- */
+
+static struct fx cor;
+
+static void cor_setup(void)
+{
+	fx_ranges(&cor, (struct memmap_range[]){ R(MIB(1), MIB(1) + 5000 * FRAME) }, 1, 0);
+	pmm_reserve(&cor.pmm, MIB(1) + 100 * FRAME, MIB(1) + 200 * FRAME, "r");
+	pmm_alloc(&cor.pmm, 7);
+	pmm_alloc(&cor.pmm, 1);
+	pmm_check(&cor.pmm);
+}
+
+static void cor_teardown(void) { fx_done(&cor); }
+
+TestSuite(pmm_check, .init = cor_setup, .fini = cor_teardown);
+
+#define EXPECT_CHECK_FAILS(corruption, words)                                                    \
+	do {                                                                                     \
+		corruption;                                                                      \
+		cr_assert(HOST_PANICS(pmm_check(&cor.pmm)), "pmm_check missed: %s", #corruption); \
+		cr_assert(strstr(host_panic_message, "pmm_check: ") &&                           \
+				  strstr(host_panic_message, words),                             \
+			  "%s", host_panic_message);                                             \
+	} while (0)
+
+Test(pmm_check, catches_a_flipped_free_bit)
+{
+	/* A free frame that turns reserved behind the PMM's back. */
+	EXPECT_CHECK_FAILS(cor.pmm.regions->mark[40] ^= 1ull << 5, "summary says");
+}
+
+Test(pmm_check, catches_a_run_body_with_no_run_before_it)
+{
+	/* Frame 300 body (idle 0, mark 0) after a free frame, with counters adjusted to match. */
+	EXPECT_CHECK_FAILS((cor.pmm.regions->idle[300 / 64] &= ~(1ull << (300 % 64)),
+			    cor.pmm.regions->free--, cor.pmm.regions->allocated++),
+			   "run body with no run before it");
+}
+
+Test(pmm_check, catches_a_wrong_counter)
+{
+	EXPECT_CHECK_FAILS(cor.pmm.regions->free++, "counter says");
+}
+
+Test(pmm_check, catches_a_stale_tree_node)
+{
+	EXPECT_CHECK_FAILS(cor.pmm.regions->nodes[1][2].max--, "level 1 node 2");
+}
+
+Test(pmm_check, catches_a_stale_word_summary)
+{
+	EXPECT_CHECK_FAILS(cor.pmm.regions->leaf_max[0] = 64, "word 0");
+}
+
+Test(pmm_check, catches_disturbed_padding)
+{
+	size_t last = cor.pmm.regions->words - 1;
+	EXPECT_CHECK_FAILS(cor.pmm.regions->mark[last] &= ~(1ull << 63), "padding");
+}
+
+Test(pmm_check, catches_regions_out_of_order)
+{
+	EXPECT_CHECK_FAILS(cor.pmm.region_count = 2, "regions listed");
+}
+
+/* ---- dump ---- */
+
+Test(pmm, dump_shows_regions_runs_and_reservations)
+{
+	struct fx f;
+	fx_ranges(&f, (struct memmap_range[]){ R(MIB(1), MIB(2)) }, 1, 0);
+	pmm_reserve(&f.pmm, MIB(1), MIB(1) + FRAME, "kernel image");
+	pmm_alloc(&f.pmm, 3);
+	static char text[4096];
+	host_console_capture(text, sizeof(text));
+	pmm_dump(&f.pmm, 10);
+	host_console_release();
+	cr_assert(strstr(text, "region [mem 0x0000000000100000-0x00000000001fffff] 256 frames: 252 free, "
+			       "3 allocated, 1 reserved"), "%s", text);
+	cr_assert(strstr(text, "[0x0000000000101000-0x0000000000104000) allocated 3 frames"), "%s", text);
+	cr_assert(strstr(text, "[0x0000000000104000-0x0000000000200000) free      252 frames"), "%s", text);
+	cr_assert(strstr(text, "reserved [mem 0x0000000000100000-0x0000000000100fff] kernel image "
+			       "   1 frames"), "%s", text);
+	fx_done(&f);
+}
+
+/* ---- differential against the linear reference ---- */
+
+static uint64_t rng;
+static uint64_t next_rand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+/* Sizes 1..1024 with small ones most common, as page tables and buffers are. */
+static size_t random_size(void)
+{
+	unsigned order = (unsigned)(next_rand() % 11);
+	return 1 + (size_t)(next_rand() % ((size_t)1 << order));
+}
+
+static phys_addr_t random_align(void)
+{
+	static const phys_addr_t aligns[] = { 0, 0, 0, 0, 8 << 10, 64 << 10, 1 << 20, 4 << 20 };
+	return aligns[next_rand() % ARRAY_SIZE(aligns)];
+}
+
+static phys_addr_t random_limit(void)
+{
+	static const phys_addr_t limits[] = { PMM_LIMIT_NONE, PMM_LIMIT_NONE, PMM_LIMIT_4GIB,
+					      PMM_LIMIT_16MIB, MIB(3) + 0x123 };
+	return limits[next_rand() % ARRAY_SIZE(limits)];
+}
+
+static void run_differential(const struct memmap_range *r, size_t n, phys_addr_t floor,
+			     int ops, uint64_t seed, bool full)
+{
+	struct pmm_diff d;
+	rng = seed;
+	cr_assert(pmm_diff_init(&d, r, n, floor), "%s", d.why);
+	d.full_compare = full;
+	/* A few reservations first, as boot does. */
+	for (int i = 0; i < 4; i++) {
+		phys_addr_t s = r[next_rand() % n].start + (next_rand() % 64) * 0x800;
+		cr_assert(pmm_diff_reserve(&d, s, s + 1 + next_rand() % MIB(1)), "%s", d.why);
+	}
+	for (int op = 0; op < ops; op++) {
+		uint64_t kind = next_rand() % 16;
+		bool ok;
+		if (kind < 6)
+			ok = pmm_diff_alloc(&d, kind < 3 ? 1 : random_size(), random_align(),
+					    random_limit());
+		else if (kind < 8)
+			ok = pmm_diff_alloc_ptr(&d, random_size());
+		else if (kind < 14)
+			ok = pmm_diff_free(&d, (size_t)next_rand());
+		else if (kind < 15) {
+			/* Any address: a run start, a body, a free or reserved frame, junk. */
+			const struct memmap_range *rr = &r[next_rand() % n];
+			phys_addr_t a = rr->start + (next_rand() % ((rr->end - rr->start) / FRAME + 2)) * FRAME;
+			if (next_rand() % 8 == 0)
+				a += 8;
+			ok = pmm_diff_free_any(&d, a);
+		} else {
+			phys_addr_t s = r[next_rand() % n].start + (next_rand() % 256) * FRAME;
+			ok = pmm_diff_reserve(&d, s, s + (next_rand() % 4) * FRAME);
+		}
+		cr_assert(ok, "op %d (seed %llu): %s", op, ULL(seed), d.why);
+	}
+	/* Give everything back: the stats must return to all-free-but-reserved. */
+	while (d.live_count)
+		cr_assert(pmm_diff_free(&d, 0), "%s", d.why);
+	struct pmm_stats s = stats_of(&d.pmm);
+	cr_assert_eq(s.allocated, 0);
+	cr_assert_eq(s.free + s.reserved, s.total);
+	pmm_diff_destroy(&d);
+}
+
+Test(pmm_differential, small_map_every_frame_compared)
+{
+	struct memmap_range r[] = { R(0x0, 0x9f000), R(MIB(1), MIB(1) + 3000 * FRAME) };
+	for (uint64_t seed = 1; seed <= 6; seed++)
+		run_differential(r, 2, KERNEL_PHYS_BASE, 1500, seed, true);
+}
+
+Test(pmm_differential, ranges_touching_at_4gib_and_above)
+{
+	/* Compact, so the linear model does not walk a 4 GiB gap on every operation. */
+	struct memmap_range r[] = { R(GIB(4) - MIB(8), GIB(4) - MIB(6)),
+				    R(GIB(4) - MIB(6) + FRAME, GIB(4)), R(GIB(4), GIB(4) + MIB(9)) };
+	for (uint64_t seed = 11; seed <= 13; seed++)
+		run_differential(r, 3, 0, 1500, seed, true);
+}
+
+Test(pmm_differential, qemu_128m_map)
+{
+	struct memmap_range r[4];
+	int n = memmap_usable(qemu_map_128m.entries, qemu_map_128m.count, r, 4);
+	run_differential(r, (size_t)n, KERNEL_PHYS_BASE, 3000, 99, false);
+}
+
+Test(pmm_differential, many_tiny_regions)
+{
+	struct memmap_range r[12];
+	for (size_t i = 0; i < 12; i++)
+		r[i] = R(MIB(1) + i * MIB(1), MIB(1) + i * MIB(1) + (1 + i * 17) * FRAME);
+	run_differential(r, 12, 0, 2000, 7, true);
+}
+
+Test(pmm_differential, fuzz_scenarios_from_seeds_and_random_bytes)
+{
+	static const char *const seeds[] = { "seed-singles", "seed-across-4g", "seed-limits",
+					     "seed-misuse", "seed-empty" };
+	char why[400];
+	uint8_t data[1200];
+	for (size_t i = 0; i < ARRAY_SIZE(seeds); i++) {
+		char path[128];
+		snprintf(path, sizeof(path), "fuzz/corpus/fuzz_pmm/%s", seeds[i]);
+		FILE *f = fopen(path, "rb");
+		cr_assert(f, "missing seed %s", path);
+		size_t size = fread(data, 1, sizeof(data), f);
+		fclose(f);
+		cr_assert(pmm_diff_run_bytes(data, size, why, sizeof(why)), "%s: %s", seeds[i], why);
+	}
+	rng = 0x243f6a8885a308d3ull;
+	for (int iter = 0; iter < 300; iter++) {
+		size_t size = 8 + next_rand() % 600;
+		for (size_t i = 0; i < size; i++)
+			data[i] = (uint8_t)next_rand();
+		cr_assert(pmm_diff_run_bytes(data, size, why, sizeof(why)), "random input %d: %s",
+			  iter, why);
+	}
+}
