@@ -304,20 +304,21 @@ static bool search(const struct pmm_region *r, size_t from, size_t n, size_t *fo
 
 /*
  * First fit in one region with alignment (in frames, a power of two, of the
- * absolute frame number) and a limit (absolute frame number the run must
- * not reach past). The first fit from `pos` either is aligned (done), or
- * ends past the limit (nothing later can do better), or moves `pos` to the
- * next aligned frame after its start, past which the next descent looks.
+ * absolute frame number), a lowest start (absolute frame number) and a limit
+ * (absolute frame number the run must not reach past). The first fit from
+ * `pos` either is aligned (done), or ends past the limit (nothing later can
+ * do better), or moves `pos` to the next aligned frame after its start, past
+ * which the next descent looks.
  */
-static bool region_find(const struct pmm_region *r, size_t n, uint64_t align, uint64_t limit_pfn,
-			size_t *idx)
+static bool region_find(const struct pmm_region *r, size_t n, uint64_t align, uint64_t min_pfn,
+			uint64_t limit_pfn, size_t *idx)
 {
 	if (n > r->free || root(r).max < n)
 		return false;
 
 	uint64_t base_pfn = r->base >> PAGE_SHIFT;
 	uint64_t end_pfn = MIN(base_pfn + r->frames, limit_pfn);
-	uint64_t pos = ALIGN_UP(base_pfn, align);
+	uint64_t pos = ALIGN_UP(MAX(base_pfn, min_pfn), align);
 
 	while (pos < end_pfn && end_pfn - pos >= n) {
 		size_t found;
@@ -580,6 +581,12 @@ static void take_run(struct pmm_region *r, size_t i, size_t n)
 int pmm_alloc_phys(struct pmm *pmm, size_t frames, phys_addr_t align, phys_addr_t limit,
 		   phys_addr_t *out)
 {
+	return pmm_alloc_phys_range(pmm, frames, align, 0, limit, out);
+}
+
+int pmm_alloc_phys_range(struct pmm *pmm, size_t frames, phys_addr_t align, phys_addr_t min,
+			 phys_addr_t limit, phys_addr_t *out)
+{
 	if (frames == 0)
 		return -MIO_EINVAL;
 	if (align == 0)
@@ -588,12 +595,17 @@ int pmm_alloc_phys(struct pmm *pmm, size_t frames, phys_addr_t align, phys_addr_
 		return -MIO_EINVAL;
 
 	uint64_t align_frames = align <= PAGE_SIZE ? 1 : align >> PAGE_SHIFT;
+	uint64_t min_pfn = ALIGN_UP(min, (phys_addr_t)PAGE_SIZE) >> PAGE_SHIFT;
 	uint64_t limit_pfn = limit >> PAGE_SHIFT;
+	if (min > UINT64_MAX - PAGE_SIZE) /* no frame starts that high */
+		return -MIO_ENOMEM;
 	for (struct pmm_region *r = pmm->regions; r; r = r->next) {
 		if ((r->base >> PAGE_SHIFT) >= limit_pfn)
 			break;
+		if ((r->base >> PAGE_SHIFT) + r->frames <= min_pfn)
+			continue;
 		size_t i;
-		if (region_find(r, frames, align_frames, limit_pfn, &i)) {
+		if (region_find(r, frames, align_frames, min_pfn, limit_pfn, &i)) {
 			take_run(r, i, frames);
 			*out = r->base + ((phys_addr_t)i << PAGE_SHIFT);
 			return 0;

@@ -159,6 +159,15 @@ int pmm_alloc_phys(struct pmm *pmm, size_t frames, phys_addr_t align, phys_addr_
 		   phys_addr_t *out);
 
 /*
+ * pmm_alloc_phys() restricted to runs that start at or above min (rounded
+ * up to a frame): the lowest-addressed fitting run in [min, limit). This is
+ * how a caller asks for memory above 4 GiB (min = PMM_LIMIT_4GIB), e.g. for
+ * a 4 MiB page through PSE-36. Same returns as pmm_alloc_phys().
+ */
+int pmm_alloc_phys_range(struct pmm *pmm, size_t frames, phys_addr_t align, phys_addr_t min,
+			 phys_addr_t limit, phys_addr_t *out);
+
+/*
  * Frees the whole run that was allocated at addr and returns its length in
  * frames. Panics, naming the address, when addr is not 4 KiB-aligned, lies
  * in no region, is free ("double free of frame 0x..."), reserved, or inside

@@ -362,6 +362,35 @@ Test(pmm, alignment_skips_misaligned_free_runs)
 	fx_done(&f);
 }
 
+Test(pmm, lower_bound_reaches_above_4gib_first)
+{
+	struct fx f;
+	fx_map(&f, &qemu_map_5g, KERNEL_PHYS_BASE);
+	reserve_boot(&f);
+	phys_addr_t a, b;
+	/* With plenty free below, min = 4 GiB still goes straight to the high region. */
+	cr_assert_eq(pmm_alloc_phys_range(&f.pmm, 1024, MIB(4), PMM_LIMIT_4GIB, PMM_LIMIT_NONE, &a), 0);
+	cr_assert_eq(a, GIB(4));
+	cr_assert_eq(pmm_alloc_phys_range(&f.pmm, 1, 0, PMM_LIMIT_4GIB, PMM_LIMIT_NONE, &b), 0);
+	cr_assert_eq(b, GIB(4) + MIB(4), "first fit above the bound: right after the 4 MiB run");
+	/* A bound inside a free run starts the run there, rounded up to a frame. */
+	cr_assert_eq(pmm_alloc_phys_range(&f.pmm, 3, 0, MIB(100) + 1, PMM_LIMIT_NONE, &b), 0);
+	cr_assert_eq(b, MIB(100) + FRAME);
+	/* Bound and limit together: the window [min, limit) must hold the whole run. */
+	cr_assert_eq(pmm_alloc_phys_range(&f.pmm, 2, 0, MIB(16) - FRAME, MIB(16), &b), -MIO_ENOMEM);
+	cr_assert_eq(pmm_alloc_phys_range(&f.pmm, 1, 0, MIB(16) - FRAME, MIB(16), &b), 0);
+	cr_assert_eq(b, MIB(16) - FRAME);
+	/* Above all memory: nothing. Errors as pmm_alloc_phys. */
+	cr_assert_eq(pmm_alloc_phys_range(&f.pmm, 1, 0, GIB(6), PMM_LIMIT_NONE, &b), -MIO_ENOMEM);
+	cr_assert_eq(pmm_alloc_phys_range(&f.pmm, 1, 0, UINT64_MAX, PMM_LIMIT_NONE, &b), -MIO_ENOMEM);
+	cr_assert_eq(pmm_alloc_phys_range(&f.pmm, 0, 0, GIB(4), PMM_LIMIT_NONE, &b), -MIO_EINVAL);
+	/* The low region is untouched by all of this: the plain call still starts low. */
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 0, PMM_LIMIT_NONE, &b), 0);
+	cr_assert_eq(b, KERNEL_PHYS_BASE + 0xc000);
+	pmm_check(&f.pmm);
+	fx_done(&f);
+}
+
 Test(pmm, upper_limit_below_16mib)
 {
 	struct fx f;

@@ -105,14 +105,21 @@ static void forget(struct pmm_diff *d, size_t i)
 
 bool pmm_diff_alloc(struct pmm_diff *d, size_t frames, phys_addr_t align, phys_addr_t limit)
 {
+	return pmm_diff_alloc_range(d, frames, align, 0, limit);
+}
+
+bool pmm_diff_alloc_range(struct pmm_diff *d, size_t frames, phys_addr_t align, phys_addr_t min,
+			  phys_addr_t limit)
+{
 	phys_addr_t got = 0, want = 0;
-	int rc_got = pmm_alloc_phys(&d->pmm, frames, align, limit, &got);
-	int rc_want = pmm_model_alloc(&d->model, frames, align, limit, &want);
+	int rc_got = min ? pmm_alloc_phys_range(&d->pmm, frames, align, min, limit, &got)
+			 : pmm_alloc_phys(&d->pmm, frames, align, limit, &got);
+	int rc_want = pmm_model_alloc_range(&d->model, frames, align, min, limit, &want);
 
 	if (rc_got != rc_want || (rc_got == 0 && got != want))
-		return FAIL(d, "alloc(%zu frames, align 0x%llx, limit 0x%llx): pmm %d at 0x%llx, "
-			    "model %d at 0x%llx", frames, ULL(align), ULL(limit), rc_got,
-			    ULL(rc_got ? 0 : got), rc_want, ULL(rc_want ? 0 : want));
+		return FAIL(d, "alloc(%zu frames, align 0x%llx, min 0x%llx, limit 0x%llx): pmm %d "
+			    "at 0x%llx, model %d at 0x%llx", frames, ULL(align), ULL(min), ULL(limit),
+			    rc_got, ULL(rc_got ? 0 : got), rc_want, ULL(rc_want ? 0 : want));
 	if (rc_got == 0)
 		remember(d, got, frames);
 	return pmm_diff_verify(d);
@@ -258,10 +265,14 @@ static bool run_op(struct pmm_diff *d, const struct memmap_range *r, size_t n, u
 					      1 << 20, 4 << 20, 3 * FRAME };
 	static const phys_addr_t limits[] = { PMM_LIMIT_NONE, PMM_LIMIT_4GIB, PMM_LIMIT_16MIB,
 					      ((phys_addr_t)1 << 20) + 200 * FRAME };
+	static const phys_addr_t mins[] = { ((phys_addr_t)1 << 20) + 37 * FRAME + 5, 16 << 20,
+					    PMM_LIMIT_4GIB, ((phys_addr_t)1 << 32) + (3 << 20) };
 	switch (op % 8) {
 	case 0:
-	case 1:
 		return pmm_diff_alloc(d, 1 + a % 8, aligns[b & 7], limits[(b >> 3) & 3]);
+	case 1:
+		return pmm_diff_alloc_range(d, 1 + a % 8, aligns[b & 7], mins[(b >> 5) & 3],
+					    limits[(b >> 3) & 3]);
 	case 2:
 		return pmm_diff_alloc(d, 1 + a * (1 + (b >> 6)), aligns[b & 7], limits[(b >> 3) & 3]);
 	case 3:

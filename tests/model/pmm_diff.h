@@ -37,6 +37,9 @@ void pmm_diff_destroy(struct pmm_diff *d);
 
 bool pmm_diff_reserve(struct pmm_diff *d, phys_addr_t start, phys_addr_t end);
 bool pmm_diff_alloc(struct pmm_diff *d, size_t frames, phys_addr_t align, phys_addr_t limit);
+/* The same with a lowest start (pmm_alloc_phys_range / pmm_model_alloc_range). */
+bool pmm_diff_alloc_range(struct pmm_diff *d, size_t frames, phys_addr_t align, phys_addr_t min,
+			  phys_addr_t limit);
 /* The void * API: pmm_alloc(frames), compared with the model below 4 GiB. */
 bool pmm_diff_alloc_ptr(struct pmm_diff *d, size_t frames);
 /* Frees live run number `index % live_count` (nothing when none is live). */

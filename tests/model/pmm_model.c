@@ -145,6 +145,12 @@ static void take(struct pmm_model *m, size_t first, size_t n)
 int pmm_model_alloc(struct pmm_model *m, size_t frames, phys_addr_t align, phys_addr_t limit,
 		    phys_addr_t *out)
 {
+	return pmm_model_alloc_range(m, frames, align, 0, limit, out);
+}
+
+int pmm_model_alloc_range(struct pmm_model *m, size_t frames, phys_addr_t align, phys_addr_t min,
+			  phys_addr_t limit, phys_addr_t *out)
+{
 	if (frames == 0)
 		return -MIO_EINVAL;
 	if (align == 0)
@@ -154,7 +160,7 @@ int pmm_model_alloc(struct pmm_model *m, size_t frames, phys_addr_t align, phys_
 
 	size_t start = 0, run = 0;
 	for (size_t f = 0; f < m->frames; f++) {
-		if (bit(m->used, f)) {
+		if (bit(m->used, f) || frame_addr(m, f) < min) {
 			run = 0;
 			continue;
 		}

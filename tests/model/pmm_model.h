@@ -45,6 +45,10 @@ size_t pmm_model_reserve(struct pmm_model *m, phys_addr_t start, phys_addr_t end
 int pmm_model_alloc(struct pmm_model *m, size_t frames, phys_addr_t align, phys_addr_t limit,
 		    phys_addr_t *out);
 
+/* pmm_alloc_phys_range's contract: as pmm_model_alloc, runs starting below min excluded. */
+int pmm_model_alloc_range(struct pmm_model *m, size_t frames, phys_addr_t align, phys_addr_t min,
+			  phys_addr_t limit, phys_addr_t *out);
+
 /*
  * Marks the n frames at addr allocated as one run without searching (they
  * must be free): lets a benchmark build a large state quickly.
