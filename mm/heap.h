@@ -8,45 +8,44 @@
  * block. A freed block merges at once with free neighbours on both sides,
  * so two free blocks are never adjacent.
  *
- * The search (a hierarchical summary, no walk of the block list):
- *  - the arena is cut into chunks of HEAP_CHUNK_BYTES (4 KiB). For every
- *    chunk the heap keeps the size of the largest free block that STARTS in
- *    it (0: none) and the offset of the first free block starting in it;
- *  - a HEAP_FANOUT-ary (16) max-tree sits over the chunk maxima: each entry
- *    is the largest value of the 16 below it. 3 MiB is 768 chunks, so the
- *    tree has 3 levels (768, 48, 3 entries);
- *  - free blocks are also on a doubly linked list in address order.
- *  First fit for n bytes descends the tree taking the leftmost entry >= n at
- *  each level (16 compares per level), reaching the leftmost chunk whose
- *  largest free block fits; the answer is the first block on the list from
- *  that chunk's first free block with size >= n, and it lies in that chunk.
- *  Work per operation: O(16 * levels) = O(log size) for the tree, plus a
- *  walk inside one chunk, bounded by the free blocks a chunk can hold (64 in
- *  a 4 KiB chunk, as free blocks alternate with used ones): no dependence on
- *  the number of blocks in the heap. Updates touch one or two chunks and
- *  their ancestors. Nothing is amortised or randomised.
+ * The search: a hierarchical summary, no walk of the blocks.
+ *  - The arena is cut into 1 KiB chunks (64 granules of 16 bytes). Per chunk
+ *    a 64-bit map marks the granules where a free block starts, and the
+ *    heap keeps the size of the largest free block starting in the chunk.
+ *  - A 16-ary max-tree sits over those chunk maxima: each entry holds the
+ *    largest of the 16 below it. 3 MiB is 3072 chunks, so 3 levels (3072,
+ *    192, 12 entries); the top is one group of 16.
+ *  First fit for n bytes descends the tree taking, at each level, the first
+ *  entry >= n among 16 (one SIMD compare where the target has SSE2, a short
+ *  loop otherwise). That lands on the leftmost chunk holding a free block of
+ *  n bytes or more; inside it the free-start map gives the candidates in
+ *  address order and the first one that fits is the answer. Cost: 16
+ *  compares per level, O(log size) levels, plus at most 32 candidates in one
+ *  chunk (free blocks never touch, so at most every other granule starts
+ *  one) - independent of how many blocks the heap holds, and never
+ *  amortised. A change to a free block updates its chunk's maximum (from
+ *  the chunk's map, same bound) and the ancestors that depended on it.
  *
  * Blocks. A block is a whole number of 16-byte granules. Its 4-byte header
  * (size in bytes | USED | PREV_FREE) sits just before the payload, which is
- * 16-byte aligned. A free block also keeps its list links (two 32-bit
- * granule offsets, the same size on 32- and 64-bit builds) at the payload
- * and its size in its last 4 bytes (the footer) so the block after it can
- * find it; a used block has no footer, its successor's PREV_FREE bit says
- * the predecessor is used. Per-block overhead: 4 bytes of header, plus the
- * rounding of the block to 16 bytes.
+ * 16-byte aligned. A free block also stores its size in its last 4 bytes
+ * (the footer) so the block after it can find it when it merges; a used
+ * block has no footer, the PREV_FREE bit of its successor says it is used.
+ * Per-block overhead: the 4-byte header plus the rounding to 16 bytes.
  *
- * Hardening, in every build: a bitmap with one bit per granule marks where
- * a live (allocated) block starts, so kfree/krealloc tell a live block from
- * a foreign, interior, misaligned or already freed pointer exactly, never by
- * guessing from header bytes. With KHEAP_DEBUG=1 (kernel and test builds)
- * the header grows to 8 bytes to record the requested size, every block
- * ends in a red zone of at least one byte checked at free and by
- * heap_check, and free memory is filled with a poison pattern checked when
- * it is handed out again (use after free).
+ * Hardening, in every build: a second 64-bit map per chunk marks where live
+ * (allocated) blocks start, so kfree/krealloc tell a live block from a
+ * foreign, interior, misaligned or already freed pointer exactly, never by
+ * trusting bytes the caller could have overwritten. With KHEAP_DEBUG=1
+ * (kernel and test builds) the header grows to 8 bytes to record the
+ * requested size, every payload is followed by a red zone of at least one
+ * byte checked by heap_free and heap_check, and free memory is filled with a
+ * poison pattern checked when it is handed out again (use after free).
  *
- * Metadata lives inside the region: struct heap, the bitmap (1/128 of the
- * arena), the chunk table (5 bytes per 4 KiB) and the tree. For the
- * kernel's 3 MiB that is about 28 KiB (0.9%); heap_stats() reports it.
+ * Metadata lives at the start of the region: struct heap, the two maps
+ * (16 bytes per KiB) and the tree (4 bytes per KiB, plus 1/15 of that for
+ * the upper levels): about 2% of the region, 62 KiB of the kernel's 3 MiB.
+ * heap_stats() reports it.
  *
  * No locking: callers serialise (the kernel is single-threaded for now).
  */
@@ -67,17 +66,16 @@
 #if KHEAP_DEBUG
 #define HEAP_HEADER_SIZE 8u /* requested size + size/flags word */
 #define HEAP_REDZONE_MIN 1u /* at least one red-zone byte after every payload */
-#define HEAP_MIN_BLOCK 32u  /* a free block's header, links and footer */
 #else
 #define HEAP_HEADER_SIZE 4u /* size/flags word */
 #define HEAP_REDZONE_MIN 0u
-#define HEAP_MIN_BLOCK 16u /* header 4 + links 8 + footer 4 */
 #endif
+/* Smallest block, and smallest remainder split off: one granule (header + footer fit). */
+#define HEAP_MIN_BLOCK 16u
 /* Largest arena a heap manages: sizes then fit the 31 bits the tree compares. */
 #define HEAP_MAX_ARENA ((size_t)1 << 30)
-/* Search structure tuning: chunk length (4 KiB) and tree fan-out (see above). */
-#define HEAP_CHUNK_SHIFT 10
-#define HEAP_CHUNK_BYTES ((size_t)1 << HEAP_CHUNK_SHIFT)
+/* Search structure: a chunk is one 64-bit map word of granules; tree fan-out. */
+#define HEAP_CHUNK_BYTES ((size_t)64 * HEAP_GRANULE)
 #define HEAP_FANOUT 16u
 
 /* Debug builds only: what fills free memory and red zones. */

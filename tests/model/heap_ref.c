@@ -1,7 +1,12 @@
 /*
- * Linear first fit over an address-ordered free list; see heap_ref.h.
- * Block at offset o: a 32-bit word at o holds size | 1 when used; a free
- * block keeps the offset of the next free block in the word after it.
+ * Linear first fit over the block list; see heap_ref.h.
+ *
+ * The arena is tiled by blocks in address order (the textbook implicit
+ * list with boundary tags). A block at offset o starts with a 32-bit word
+ * holding its size (a multiple of 16) | USED | PREV_FREE; a free block also
+ * ends with its size, so freeing merges with both neighbours in O(1). Its
+ * payload starts HEAP_HEADER_SIZE bytes in. Allocation walks the whole block
+ * list from the first block and takes the first free block large enough.
  */
 #include "tests/model/heap_ref.h"
 
@@ -9,10 +14,12 @@
 #include "mm/heap.h"
 
 #define USED 1u
+#define PREV_FREE 2u
+#define FLAGS (USED | PREV_FREE)
 
 static uint32_t *word(const struct heap_ref *r, uint32_t o) { return (uint32_t *)(r->arena + o); }
-static uint32_t size_of(const struct heap_ref *r, uint32_t o) { return *word(r, o) & ~USED; }
-static uint32_t *next_of(const struct heap_ref *r, uint32_t o) { return word(r, o + 4); }
+static uint32_t size_of(const struct heap_ref *r, uint32_t o) { return *word(r, o) & ~FLAGS; }
+static bool used(const struct heap_ref *r, uint32_t o) { return *word(r, o) & USED; }
 static void *payload_of(const struct heap_ref *r, uint32_t o) { return r->arena + o + HEAP_HEADER_SIZE; }
 static uint32_t offset_of(const struct heap_ref *r, void *p)
 {
@@ -29,80 +36,77 @@ static uint32_t need_for(size_t n)
 	return (uint32_t)(need < HEAP_MIN_BLOCK ? HEAP_MIN_BLOCK : need);
 }
 
-/* The link that points at free block o (the head or a predecessor's next word). */
-static uint32_t *link_to(struct heap_ref *r, uint32_t o)
+/* The first free block of at least need bytes, or HEAP_REF_NONE. */
+static uint32_t first_fit(const struct heap_ref *r, uint32_t need)
 {
-	uint32_t *link = &r->free_head;
-	while (*link != o)
-		link = next_of(r, *link);
-	return link;
+	for (uint32_t o = 0; o < r->bytes; o += size_of(r, o)) {
+		if (!used(r, o) && size_of(r, o) >= need)
+			return o;
+	}
+	return HEAP_REF_NONE;
 }
 
-/* Puts a free block [o, o + size) on the list, merging with free neighbours. */
-static void insert_free(struct heap_ref *r, uint32_t o, uint32_t size)
+/* Writes a free block's header (the block before it is used) and footer. */
+static void set_free(struct heap_ref *r, uint32_t o, uint32_t size, uint32_t flags)
 {
-	uint32_t pred = HEAP_REF_NONE, succ = r->free_head;
-	while (succ != HEAP_REF_NONE && succ < o) {
-		pred = succ;
-		succ = *next_of(r, succ);
-	}
-	r->free_blocks++;
-	if (succ != HEAP_REF_NONE && o + size == succ) { /* absorb the successor */
-		size += size_of(r, succ);
-		succ = *next_of(r, succ);
-		r->free_blocks--;
-	}
-	if (pred != HEAP_REF_NONE && pred + size_of(r, pred) == o) { /* grow the predecessor */
-		*word(r, pred) = size_of(r, pred) + size;
-		*next_of(r, pred) = succ;
-		r->free_blocks--;
-		return;
-	}
-	*word(r, o) = size;
-	*next_of(r, o) = succ;
-	if (pred == HEAP_REF_NONE)
-		r->free_head = o;
-	else
-		*next_of(r, pred) = o;
+	*word(r, o) = size | flags;
+	*word(r, o + size - 4) = size;
+}
+
+/* Sets or clears the PREV_FREE flag of the block at o, if there is one. */
+static void mark_prev(struct heap_ref *r, uint32_t o, bool free)
+{
+	if (o < r->bytes)
+		*word(r, o) = free ? *word(r, o) | PREV_FREE : *word(r, o) & ~PREV_FREE;
 }
 
 /* Takes need bytes from the front of free block o (all of it if the rest is too small). */
 static uint32_t take_front(struct heap_ref *r, uint32_t o, uint32_t need)
 {
-	uint32_t *link = link_to(r, o);
-	uint32_t size = size_of(r, o), next = *next_of(r, o);
+	uint32_t size = size_of(r, o);
 	if (size - need >= HEAP_MIN_BLOCK) {
-		*link = o + need;
-		*word(r, o + need) = size - need;
-		*next_of(r, o + need) = next;
+		set_free(r, o + need, size - need, 0);
 		return need;
 	}
-	*link = next;
+	mark_prev(r, o + size, false);
 	r->free_blocks--;
 	return size;
 }
 
 static void *use(struct heap_ref *r, uint32_t o, uint32_t size)
 {
-	*word(r, o) = size | USED;
+	*word(r, o) = size | USED | (*word(r, o) & PREV_FREE);
 	r->used_blocks++;
 	r->used_bytes += size;
 	return payload_of(r, o);
 }
 
-static uint32_t first_fit(const struct heap_ref *r, uint32_t need)
+/*
+ * Makes [o, o + size), whose header is still in place, a free block merged
+ * with free neighbours on both sides.
+ */
+static void make_free(struct heap_ref *r, uint32_t o, uint32_t size)
 {
-	uint32_t o = r->free_head;
-	while (o != HEAP_REF_NONE && size_of(r, o) < need)
-		o = *next_of(r, o);
-	return o;
+	r->free_blocks++;
+	if (o + size < r->bytes && !used(r, o + size)) {
+		size += size_of(r, o + size);
+		r->free_blocks--;
+	} else {
+		mark_prev(r, o + size, true);
+	}
+	if (*word(r, o) & PREV_FREE) {
+		uint32_t prev_size = *word(r, o - 4);
+		o -= prev_size;
+		size += prev_size;
+		r->free_blocks--;
+	}
+	set_free(r, o, size, 0);
 }
 
 void heap_ref_init(struct heap_ref *r, void *arena, size_t bytes)
 {
 	*r = (struct heap_ref){ .arena = arena, .bytes = (uint32_t)bytes, .free_blocks = 1 };
-	*word(r, 0) = (uint32_t)bytes;
-	*next_of(r, 0) = HEAP_REF_NONE;
+	set_free(r, 0, (uint32_t)bytes, 0);
 }
 
 void *heap_ref_alloc(struct heap_ref *r, size_t n)
@@ -141,12 +145,9 @@ void *heap_ref_alloc_aligned(struct heap_ref *r, size_t n, size_t align)
 	uint32_t gap = (uint32_t)((align - p % align) % align);
 	if (gap != 0 && gap < HEAP_MIN_BLOCK)
 		gap += (uint32_t)align;
-	if (gap != 0) { /* [o, o + gap) stays free; the rest becomes the next free block */
-		uint32_t size = size_of(r, o);
-		*word(r, o + gap) = size - gap;
-		*next_of(r, o + gap) = *next_of(r, o);
-		*word(r, o) = gap;
-		*next_of(r, o) = o + gap;
+	if (gap != 0) { /* [o, o + gap) stays free; the rest becomes a free block of its own */
+		set_free(r, o + gap, size_of(r, o) - gap, PREV_FREE);
+		set_free(r, o, gap, 0);
 		r->free_blocks++;
 		o += gap;
 	}
@@ -160,7 +161,7 @@ void heap_ref_free(struct heap_ref *r, void *p)
 	uint32_t o = offset_of(r, p), size = size_of(r, o);
 	r->used_blocks--;
 	r->used_bytes -= size;
-	insert_free(r, o, size);
+	make_free(r, o, size);
 }
 
 void *heap_ref_realloc(struct heap_ref *r, void *p, size_t n)
@@ -177,15 +178,16 @@ void *heap_ref_realloc(struct heap_ref *r, void *p, size_t n)
 	uint32_t o = offset_of(r, p), size = size_of(r, o), next = o + size;
 	if (need <= size) { /* shrink: a tail big enough becomes free memory */
 		if (size - need >= HEAP_MIN_BLOCK) {
-			*word(r, o) = need | USED;
+			*word(r, o) = need | (*word(r, o) & FLAGS);
+			*word(r, o + need) = size - need; /* its block before is used */
 			r->used_bytes -= size - need;
-			insert_free(r, o + need, size - need);
+			make_free(r, o + need, size - need);
 		}
 		return p;
 	}
-	if (next < r->bytes && !(*word(r, next) & USED) && size + size_of(r, next) >= need) {
-		uint32_t taken = take_front(r, next, need - size);
-		*word(r, o) = (size + taken) | USED;
+	if (next < r->bytes && !used(r, next) && size + size_of(r, next) >= need) {
+		uint32_t taken = take_front(r, next, need - size); /* grow into the next block */
+		*word(r, o) += taken;
 		r->used_bytes += taken;
 		return p;
 	}
@@ -200,7 +202,9 @@ void *heap_ref_realloc(struct heap_ref *r, void *p, size_t n)
 size_t heap_ref_largest_free(const struct heap_ref *r)
 {
 	uint32_t largest = 0;
-	for (uint32_t o = r->free_head; o != HEAP_REF_NONE; o = *next_of(r, o))
-		largest = MAX(largest, size_of(r, o));
+	for (uint32_t o = 0; o < r->bytes; o += size_of(r, o)) {
+		if (!used(r, o))
+			largest = MAX(largest, size_of(r, o));
+	}
 	return largest;
 }

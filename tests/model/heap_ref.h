@@ -5,8 +5,9 @@
  * aligned and realloc strategies documented in mm/heap.h), so that for the
  * same operations on arenas of the same length both return the same offsets.
  *
- * It keeps one singly linked, address-ordered list of free blocks and walks
- * it for everything: first fit, and finding neighbours to merge on free.
+ * Every block, used or free, starts with a size word; operations walk this
+ * block list from the start: first fit takes the first free block large
+ * enough, free walks to the block before the freed one to merge with it.
  * Linear time, obviously correct, for tests, fuzzers and benchmarks only.
  * It trusts its caller (no validation of pointers, no red zones).
  */
@@ -18,7 +19,6 @@
 struct heap_ref {
 	uint8_t *arena;     /* first byte of block 0 */
 	uint32_t bytes;     /* arena length */
-	uint32_t free_head; /* offset of the first free block, HEAP_REF_NONE if none */
 	size_t used_blocks, free_blocks, used_bytes;
 };
 
