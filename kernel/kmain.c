@@ -7,6 +7,7 @@
 #include "arch/x86/serial.h"
 #include "arch/x86/trap.h"
 #include "kernel/boot.h"
+#include "kernel/kheap_init.h"
 #include "kernel/ktest.h"
 #include "lib/kprintf.h"
 
@@ -32,6 +33,7 @@ void kmain(uint32_t magic, uint32_t info_phys)
 	cpu_identify(&boot_cpu);
 
 	boot_log_print(&boot_info);
+	kheap_init(&boot_info);
 	log_cpu(&boot_cpu);
 
 	if (ktest_mode) {
