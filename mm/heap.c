@@ -707,6 +707,10 @@ static void check_blocks(const struct heap *h)
 		if (is_live(h, g) != used_block || free_bit == used_block)
 			panic("heap_check: block %p is %s but the bitmaps disagree", at,
 			      used_block ? "used" : "free");
+		gran_t end = g + size / HEAP_GRANULE;
+		if (end < h->granules && !is_live(h, end) && !(*free_map(h, chunk_of(end)) & bit_of(end)))
+			panic("heap_check: block %p claims %u bytes, but no block starts where it ends (%p)",
+			      at, size, (const void *)payload(h, end));
 		if (used_block) {
 			used++;
 			used_bytes += size;
@@ -729,7 +733,7 @@ static void check_blocks(const struct heap *h)
 			nfree++;
 		}
 		after_free = !used_block;
-		g += size / HEAP_GRANULE;
+		g = end;
 	}
 	if (used != h->used_blocks || used_bytes != h->used_bytes || nfree != h->free_blocks)
 		panic("heap_check: counters say %zu used (%zu bytes) and %zu free blocks, "
