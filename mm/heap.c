@@ -21,8 +21,7 @@
 typedef uint32_t gran_t; /* a block's offset from the arena start, in granules */
 
 enum {
-	HDR_USED = 1u,      /* the block is allocated */
-	HDR_PREV_FREE = 2u, /* the block before it is free (its footer holds its size) */
+	HDR_USED = 1u, /* the block is allocated */
 	HDR_FLAGS = HEAP_GRANULE - 1,
 	FOOTER_BYTES = sizeof(uint32_t),
 	CHUNK_GRANULES = 64, /* one 64-bit word of each bitmap per chunk */
@@ -90,21 +89,11 @@ static inline uint32_t footer_before(const struct heap *h, gran_t g)
 	return *(uint32_t *)(block_addr(h, g) - FOOTER_BYTES);
 }
 
-/* Writes a free block's header (with flags) and footer. */
-static inline void set_free_block(struct heap *h, gran_t g, uint32_t size, uint32_t flags)
+/* Writes a free block's header and footer. */
+static inline void set_free_block(struct heap *h, gran_t g, uint32_t size)
 {
-	*header_word(h, g) = size | flags;
+	*header_word(h, g) = size;
 	*(uint32_t *)(block_addr(h, g) + size - FOOTER_BYTES) = size;
-}
-
-static inline void set_prev_free_flag(struct heap *h, gran_t g, bool on)
-{
-	if (g >= h->granules)
-		return;
-	if (on)
-		*header_word(h, g) |= HDR_PREV_FREE;
-	else
-		*header_word(h, g) &= ~(uint32_t)HDR_PREV_FREE;
 }
 
 /* ---- the bitmaps ---- */
@@ -174,56 +163,56 @@ static inline int32_t group_max(const int32_t *v)
 
 static inline int32_t chunk_max(const struct heap *h, uint32_t c) { return h->level[0][c]; }
 
-/* Sets chunk c's largest free block to v and fixes the tree above it. */
-static void set_chunk_max(struct heap *h, uint32_t c, int32_t v)
+/* Chunk c now holds a free block of v bytes: raise its maximum and its ancestors' to v. */
+static inline void raise_chunk_max(struct heap *h, uint32_t c, int32_t v)
+{
+	uint32_t i = c;
+	/* An entry >= v means every entry above it is too. */
+	for (uint32_t l = 0; l < h->levels && h->level[l][i] < v; l++, i /= HEAP_FANOUT)
+		h->level[l][i] = v;
+}
+
+/* Chunk c's largest free block shrank to v: lower it and every ancestor it was the max of. */
+static void lower_chunk_max(struct heap *h, uint32_t c, int32_t v)
 {
 	int32_t old = h->level[0][c];
 	uint32_t i = c;
 
-	if (old == v)
-		return;
 	h->level[0][c] = v;
 	for (uint32_t l = 1; l < h->levels; l++) {
 		uint32_t parent = i / HEAP_FANOUT;
 		int32_t cur = h->level[l][parent];
-		int32_t nv;
-		if (v > cur)
-			nv = v; /* grew past the parent */
-		else if (old == cur)
-			nv = group_max(&h->level[l - 1][parent * HEAP_FANOUT]); /* the max shrank */
-		else
+		if (cur != old)
 			return; /* the parent's max lies elsewhere */
+		int32_t nv = group_max(&h->level[l - 1][parent * HEAP_FANOUT]);
 		if (nv == cur)
 			return;
 		h->level[l][parent] = nv;
 		old = cur;
-		v = nv;
 		i = parent;
 	}
 }
 
-static inline void raise_chunk_max(struct heap *h, uint32_t c, uint32_t size)
-{
-	if ((int32_t)size > chunk_max(h, c))
-		set_chunk_max(h, c, (int32_t)size);
-}
-
-/* Recomputes chunk c's largest free block from its bitmap. */
-static void rescan_chunk(struct heap *h, uint32_t c)
+/* The largest free block among those marked in bits, a subset of chunk c's map. */
+static inline int32_t largest_of(const struct heap *h, uint32_t c, uint64_t bits)
 {
 	int32_t m = 0;
-	for (uint64_t bits = *free_map(h, c); bits; bits &= bits - 1) {
+	for (; bits; bits &= bits - 1) {
 		int32_t s = (int32_t)block_size(h, lowest_in(c, bits));
 		m = s > m ? s : m;
 	}
-	set_chunk_max(h, c, m);
+	return m;
 }
 
-/* Free block g of old_size bytes left chunk c (or shrank): fix c's maximum if it was one. */
+/*
+ * A free block of old_size bytes in chunk c went away or shrank; the chunk's
+ * map already says which free blocks start in it now. Lowers the chunk's
+ * maximum if that block was it.
+ */
 static inline void chunk_lost(struct heap *h, uint32_t c, uint32_t old_size)
 {
 	if ((int32_t)old_size == chunk_max(h, c))
-		rescan_chunk(h, c);
+		lower_chunk_max(h, c, largest_of(h, c, *free_map(h, c)));
 }
 
 /* The leftmost chunk whose largest free block is >= need, or UINT32_MAX. */
@@ -301,56 +290,65 @@ static inline uint32_t block_size_for(size_t n)
 	return size < HEAP_MIN_BLOCK ? HEAP_MIN_BLOCK : size;
 }
 
-/* The lowest-addressed free block of at least need bytes, or NIL. */
-static inline gran_t first_fit(const struct heap *h, uint32_t need)
+/* A free block: where it starts and how large it is. */
+struct fit {
+	gran_t g;
+	uint32_t size;
+};
+
+/* The lowest-addressed free block of at least need bytes ({NIL, 0} when none). */
+static inline struct fit first_fit(const struct heap *h, uint32_t need)
 {
 	uint32_t c = find_first_chunk(h, (int32_t)need);
 	if (c == UINT32_MAX)
-		return NIL;
+		return (struct fit){ NIL, 0 };
 	/* The tree promises a fit among the free blocks starting in c. */
 	uint64_t bits = *free_map(h, c);
-	while (block_size(h, lowest_in(c, bits)) < need)
-		bits &= bits - 1;
-	return lowest_in(c, bits);
+	if ((bits & (bits - 1)) == 0) /* the only one: its size is the chunk's maximum */
+		return (struct fit){ lowest_in(c, bits), (uint32_t)chunk_max(h, c) };
+	for (;; bits &= bits - 1) {
+		gran_t g = lowest_in(c, bits);
+		uint32_t size = block_size(h, g);
+		if (size >= need)
+			return (struct fit){ g, size };
+	}
 }
 
 /*
- * Takes need bytes from the front of free block g: the remainder stays free
+ * Takes need bytes from the front of free block f: the remainder stays free
  * when it is at least HEAP_MIN_BLOCK, else the whole block is taken. Returns
- * the bytes taken; g's header still has its old flags (the caller marks it).
+ * the bytes taken. Touches no header but the new remainder's.
  */
-static uint32_t carve_front(struct heap *h, gran_t g, uint32_t need)
+static inline uint32_t carve_front(struct heap *h, struct fit f, uint32_t need)
 {
-	uint32_t size = block_size(h, g);
-	uint32_t c = chunk_of(g);
+	uint32_t c = chunk_of(f.g);
 
-	*free_map(h, c) &= ~bit_of(g);
-	if (size - need >= HEAP_MIN_BLOCK) {
-		gran_t rest = g + need / HEAP_GRANULE;
+	*free_map(h, c) &= ~bit_of(f.g);
+	if (f.size - need >= HEAP_MIN_BLOCK) {
+		gran_t rest = f.g + need / HEAP_GRANULE;
 		uint32_t rc = chunk_of(rest);
 #if KHEAP_DEBUG
-		debug_check_poison(h, g, payload(h, g), block_addr(h, rest));
+		debug_check_poison(h, f.g, payload(h, f.g), block_addr(h, rest));
 #endif
-		set_free_block(h, rest, size - need, 0);
+		set_free_block(h, rest, f.size - need);
 		*free_map(h, rc) |= bit_of(rest);
 		if (rc != c)
-			raise_chunk_max(h, rc, size - need);
-		chunk_lost(h, c, size);
+			raise_chunk_max(h, rc, (int32_t)(f.size - need));
+		chunk_lost(h, c, f.size);
 		return need;
 	}
 #if KHEAP_DEBUG
-	debug_check_poison(h, g, payload(h, g), block_addr(h, g) + size - FOOTER_BYTES);
+	debug_check_poison(h, f.g, payload(h, f.g), block_addr(h, f.g) + f.size - FOOTER_BYTES);
 #endif
-	set_prev_free_flag(h, g + size / HEAP_GRANULE, false);
-	chunk_lost(h, c, size);
+	chunk_lost(h, c, f.size);
 	h->free_blocks--;
-	return size;
+	return f.size;
 }
 
-/* Marks block g (size bytes, PREV_FREE kept) allocated and returns its payload. */
+/* Marks block g (size bytes) allocated and returns its payload. */
 static inline void *mark_used(struct heap *h, gran_t g, uint32_t size, size_t requested)
 {
-	*header_word(h, g) = size | HDR_USED | (*header_word(h, g) & HDR_PREV_FREE);
+	*header_word(h, g) = size | HDR_USED;
 	*live_map(h, chunk_of(g)) |= bit_of(g);
 	h->used_blocks++;
 	h->used_bytes += size;
@@ -363,48 +361,64 @@ static inline void *mark_used(struct heap *h, gran_t g, uint32_t size, size_t re
 }
 
 /*
+ * The free block that ends where block g starts, or NIL. Exact, though the
+ * word before g is caller data when that block is used: the word is
+ * believed as a footer only if a free block of exactly that size starts
+ * where it points, and such a block necessarily ends at g.
+ */
+static inline gran_t free_block_before(const struct heap *h, gran_t g)
+{
+	if (g == 0)
+		return NIL;
+	uint32_t size = footer_before(h, g);
+	gran_t start = g - size / HEAP_GRANULE;
+	if (size % HEAP_GRANULE != 0 || size == 0 || size / HEAP_GRANULE > g ||
+	    !(*free_map(h, chunk_of(start)) & bit_of(start)) || block_size(h, start) != size)
+		return NIL;
+	return start;
+}
+
+static inline bool is_free_start(const struct heap *h, gran_t g)
+{
+	return g < h->granules && (*free_map(h, chunk_of(g)) & bit_of(g));
+}
+
+/*
  * Returns live block g to free memory, merging it at once with free
  * neighbours on both sides. The block must have passed validation.
  */
-static void release(struct heap *h, gran_t g)
+static inline void release(struct heap *h, gran_t g)
 {
-	uint32_t word = *header_word(h, g);
-	uint32_t size = word & ~(uint32_t)HDR_FLAGS;
+	uint32_t size = block_size(h, g);
 	gran_t end = g + size / HEAP_GRANULE;
-	bool merge_next = end < h->granules && !block_used(h, end);
+	bool merge_next = is_free_start(h, end);
 	uint32_t next_size = merge_next ? block_size(h, end) : 0;
-	gran_t start = g;
-	uint32_t total = size + next_size;
+	gran_t prev = free_block_before(h, g);
+	gran_t start = prev == NIL ? g : prev;
+	uint32_t total = (end - start) * HEAP_GRANULE + next_size;
 
 	*live_map(h, chunk_of(g)) &= ~bit_of(g);
 	h->used_blocks--;
 	h->used_bytes -= size;
-	if (word & HDR_PREV_FREE) {
-		uint32_t prev_size = footer_before(h, g);
-		start = g - prev_size / HEAP_GRANULE;
-		total += prev_size;
-	}
 #if KHEAP_DEBUG
 	/* Everything but the merged block's header and footer becomes poison. */
 	uint8_t *lo = start == g ? block_addr(h, g) : block_addr(h, g) - FOOTER_BYTES;
 	uint8_t *hi = merge_next ? payload(h, end) : block_addr(h, end);
 	memset(lo, HEAP_POISON_BYTE, (size_t)(hi - lo));
 #endif
-	set_free_block(h, start, total, 0);
+	set_free_block(h, start, total);
 	if (merge_next) {
 		uint32_t nc = chunk_of(end);
 		*free_map(h, nc) &= ~bit_of(end);
 		h->free_blocks--;
 		if (nc != chunk_of(start))
 			chunk_lost(h, nc, next_size);
-	} else {
-		set_prev_free_flag(h, end, true);
 	}
 	if (start == g) {
 		*free_map(h, chunk_of(g)) |= bit_of(g);
 		h->free_blocks++;
 	}
-	raise_chunk_max(h, chunk_of(start), total);
+	raise_chunk_max(h, chunk_of(start), (int32_t)total);
 }
 
 /* ---- validation of caller pointers ---- */
@@ -510,10 +524,10 @@ struct heap *heap_init(void *base, size_t size)
 #if KHEAP_DEBUG
 	memset(h->arena, HEAP_POISON_BYTE, size0);
 #endif
-	set_free_block(h, 0, size0, 0);
+	set_free_block(h, 0, size0);
 	*free_map(h, 0) = 1;
 	h->free_blocks = 1;
-	set_chunk_max(h, 0, (int32_t)size0);
+	raise_chunk_max(h, 0, (int32_t)size0);
 	return h;
 }
 
@@ -522,10 +536,10 @@ void *heap_alloc(struct heap *h, size_t n)
 	uint32_t need = block_size_for(n);
 	if (need == 0)
 		return NULL;
-	gran_t g = first_fit(h, need);
-	if (g == NIL)
+	struct fit f = first_fit(h, need);
+	if (f.g == NIL)
 		return NULL;
-	return mark_used(h, g, carve_front(h, g, need), n);
+	return mark_used(h, f.g, carve_front(h, f, need), n);
 }
 
 void *heap_calloc(struct heap *h, size_t num, size_t size)
@@ -539,20 +553,23 @@ void *heap_calloc(struct heap *h, size_t num, size_t size)
 	return p;
 }
 
-/* Splits free block g into a free block of gap bytes and a free block right after it. */
-static gran_t split_free(struct heap *h, gran_t g, uint32_t gap)
+/*
+ * Splits free block f into a free block of gap bytes and the free block
+ * right after it, which it returns. The two touch until the caller carves
+ * the second one's front.
+ */
+static struct fit split_free(struct heap *h, struct fit f, uint32_t gap)
 {
-	uint32_t size = block_size(h, g);
-	gran_t rest = g + gap / HEAP_GRANULE;
-	uint32_t c = chunk_of(g), rc = chunk_of(rest);
+	struct fit rest = { f.g + gap / HEAP_GRANULE, f.size - gap };
+	uint32_t c = chunk_of(f.g), rc = chunk_of(rest.g);
 
-	set_free_block(h, g, gap, 0);
-	set_free_block(h, rest, size - gap, HDR_PREV_FREE);
-	*free_map(h, rc) |= bit_of(rest);
+	set_free_block(h, f.g, gap);
+	set_free_block(h, rest.g, rest.size);
+	*free_map(h, rc) |= bit_of(rest.g);
 	h->free_blocks++;
 	if (rc != c)
-		raise_chunk_max(h, rc, size - gap);
-	chunk_lost(h, c, size);
+		raise_chunk_max(h, rc, (int32_t)rest.size);
+	chunk_lost(h, c, f.size);
 	return rest;
 }
 
@@ -568,17 +585,17 @@ void *heap_alloc_aligned(struct heap *h, size_t n, size_t align)
 	size_t padded = (size_t)need + align + HEAP_MIN_BLOCK - HEAP_GRANULE;
 	if (padded > HEAP_MAX_ARENA)
 		return NULL;
-	gran_t g = first_fit(h, (uint32_t)padded);
-	if (g == NIL)
+	struct fit f = first_fit(h, (uint32_t)padded);
+	if (f.g == NIL)
 		return NULL;
 
-	uintptr_t p0 = (uintptr_t)payload(h, g);
+	uintptr_t p0 = (uintptr_t)payload(h, f.g);
 	uint32_t gap = (uint32_t)(ALIGN_UP(p0, (uintptr_t)align) - p0);
 	if (gap != 0 && gap < HEAP_MIN_BLOCK)
 		gap += (uint32_t)align;
 	if (gap != 0)
-		g = split_free(h, g, gap); /* the gap stays a free block */
-	return mark_used(h, g, carve_front(h, g, need), n);
+		f = split_free(h, f, gap); /* the gap stays a free block */
+	return mark_used(h, f.g, carve_front(h, f, need), n);
 }
 
 /* Frees the tail of live block g beyond its first keep bytes, when that makes a block. */
@@ -588,7 +605,7 @@ static void shrink_in_place(struct heap *h, gran_t g, uint32_t keep)
 	if (size - keep < HEAP_MIN_BLOCK)
 		return;
 	gran_t tail = g + keep / HEAP_GRANULE;
-	*header_word(h, g) = keep | (*header_word(h, g) & HDR_FLAGS);
+	*header_word(h, g) = keep | HDR_USED;
 	*header_word(h, tail) = (size - keep) | HDR_USED;
 	*live_map(h, chunk_of(tail)) |= bit_of(tail);
 	h->used_blocks++;
@@ -615,8 +632,9 @@ void *heap_realloc(struct heap *h, void *ptr, size_t n)
 	gran_t end = block_end(h, g);
 	if (need <= size) {
 		shrink_in_place(h, g, need);
-	} else if (end < h->granules && !block_used(h, end) && size + block_size(h, end) >= need) {
-		uint32_t taken = carve_front(h, end, need - size); /* grow into the next block */
+	} else if (is_free_start(h, end) && size + block_size(h, end) >= need) {
+		struct fit next = { end, block_size(h, end) };
+		uint32_t taken = carve_front(h, next, need - size); /* grow into the next block */
 		*header_word(h, g) += taken;
 		h->used_bytes += taken;
 	} else {
@@ -697,13 +715,10 @@ static void check_blocks(const struct heap *h)
 		bool used_block = word & HDR_USED;
 		bool free_bit = *free_map(h, chunk_of(g)) & bit_of(g);
 
-		if (word & HDR_FLAGS & ~(uint32_t)(HDR_USED | HDR_PREV_FREE))
+		if (word & HDR_FLAGS & ~(uint32_t)HDR_USED)
 			panic("heap_check: block %p has unknown header flags (0x%x)", at, word);
 		if (size < HEAP_MIN_BLOCK || size / HEAP_GRANULE > h->granules - g)
 			panic("heap_check: block %p has a bad size (%u bytes)", at, size);
-		if (!!(word & HDR_PREV_FREE) != after_free)
-			panic("heap_check: block %p says the block before it is %s, it is %s", at,
-			      word & HDR_PREV_FREE ? "free" : "used", after_free ? "free" : "used");
 		if (is_live(h, g) != used_block || free_bit == used_block)
 			panic("heap_check: block %p is %s but the bitmaps disagree", at,
 			      used_block ? "used" : "free");
