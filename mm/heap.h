@@ -23,14 +23,19 @@
  *  compares per level, O(log size) levels, plus at most 32 candidates in one
  *  chunk (free blocks never touch, so at most every other granule starts
  *  one) - independent of how many blocks the heap holds, and never
- *  amortised. A change to a free block updates its chunk's maximum (from
- *  the chunk's map, same bound) and the ancestors that depended on it.
+ *  amortised. When the chunk has one free block the chunk maximum is its
+ *  size, and no block header is read at all. A change to a free block
+ *  updates its chunk's maximum (from the chunk's map, same bound) and the
+ *  ancestors that depended on it.
  *
  * Blocks. A block is a whole number of 16-byte granules. Its 4-byte header
- * (size in bytes | USED | PREV_FREE) sits just before the payload, which is
- * 16-byte aligned. A free block also stores its size in its last 4 bytes
- * (the footer) so the block after it can find it when it merges; a used
- * block has no footer, the PREV_FREE bit of its successor says it is used.
+ * (size in bytes | USED) sits just before the payload, which is 16-byte
+ * aligned. A free block also stores its size in its last 4 bytes (the
+ * footer). Freeing finds the neighbours without flags in other blocks: the
+ * free-start map says whether the next block is free, and the word before
+ * the block is taken as a footer only if a free block of exactly that size
+ * starts where it points (a block that necessarily ends here), so caller
+ * data in a used predecessor can never pass for one.
  * Per-block overhead: the 4-byte header plus the rounding to 16 bytes.
  *
  * Hardening, in every build: a second 64-bit map per chunk marks where live
@@ -74,7 +79,7 @@
 #define HEAP_MIN_BLOCK 16u
 /* Largest arena a heap manages: sizes then fit the 31 bits the tree compares. */
 #define HEAP_MAX_ARENA ((size_t)1 << 30)
-/* Search structure: a chunk is one 64-bit map word of granules; tree fan-out. */
+/* Search structure: a chunk is one 64-bit map word of granules (1 KiB); tree fan-out. */
 #define HEAP_CHUNK_BYTES ((size_t)64 * HEAP_GRANULE)
 #define HEAP_FANOUT 16u
 
@@ -87,7 +92,7 @@ struct heap; /* lives at the start of the region given to heap_init() */
 struct heap_stats {
 	void *arena;             /* first byte of the first block */
 	size_t arena_bytes;      /* bytes managed as blocks */
-	size_t metadata_bytes;   /* region bytes spent before the arena (struct, bitmap, tree) */
+	size_t metadata_bytes;   /* region bytes spent before the arena (struct, bitmaps, tree) */
 	size_t used_bytes;       /* bytes in allocated blocks, headers and rounding included */
 	size_t free_bytes;       /* bytes in free blocks */
 	size_t largest_free;     /* size of the largest free block, header included */
@@ -159,7 +164,7 @@ void heap_free(struct heap *h, void *ptr);
 /* Bytes the caller may use at ptr (a live allocation; panics as heap_free). */
 size_t heap_usable_size(struct heap *h, void *ptr);
 
-/* Fills *out; O(1) apart from largest_request's O(1) tree read. */
+/* Fills *out in O(1). */
 void heap_stats(const struct heap *h, struct heap_stats *out);
 
 /*
