@@ -414,6 +414,47 @@ Test(bad_input, kfree_inside_a_block_panics_naming_the_address)
 	kheap_check();
 }
 
+Test(bad_input, forged_headers_inside_a_block_do_not_fool_kfree)
+{
+	kheap_attach(region, REGION_BYTES);
+	uint8_t *p = kmalloc(512);
+	kmalloc(16);
+	/* Every word looks like the header of a used 48-byte block. */
+	for (size_t off = 0; off + 4 <= 512; off += 4)
+		*(uint32_t *)(p + off) = 48 | 1;
+	struct heap_stats before, after;
+	kheap_stats(&before);
+	for (size_t off = 16; off < 512; off += 16) {
+		cr_assert(HOST_PANICS(kfree(p + off)), "offset %zu", off);
+		cr_assert_str_eq(host_panic_message,
+				 EXPECT_MSG("kfree: %p points inside the block at %p", (void *)(p + off), (void *)p));
+	}
+	kheap_stats(&after);
+	assert_same_stats(&before, &after);
+	kfree(p);
+	kheap_check();
+}
+
+Test(bad_input, caller_data_before_a_block_never_passes_for_a_footer)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	uint8_t *f = heap_alloc(h, 100), *u1 = heap_alloc(h, 100), *u2 = heap_alloc(h, 100);
+	heap_alloc(h, 16);
+	heap_free(h, f); /* a free block two blocks before u2 */
+	/* u1's last word claims u2's predecessor is a free block starting where f does. */
+	uint32_t *word = (uint32_t *)(u2 - HEAP_HEADER_SIZE - sizeof(uint32_t));
+	uint32_t saved = *word;
+	*word = (uint32_t)(u2 - f);
+	size_t free_blocks = stats_of(h).free_blocks;
+	heap_free(h, u2);
+	cr_assert_eq(stats_of(h).free_blocks, free_blocks + 1, "u2 must stand alone, not merge across u1");
+	*word = saved; /* repair u1's red zone */
+	heap_check(h);
+	heap_free(h, u1); /* now the three merge */
+	cr_assert_eq(stats_of(h).free_blocks, free_blocks);
+	heap_check(h);
+}
+
 Test(bad_input, kfree_of_a_misaligned_pointer_panics_naming_the_address)
 {
 	kheap_attach(region, REGION_BYTES);
