@@ -157,24 +157,32 @@ void *heap_realloc(struct heap *h, void *ptr, size_t size);
  *   "kfree: 0x... is misaligned ..."                 not on a 16-byte boundary
  *   "kfree: 0x... points inside the block at 0x..."  into a live block
  *   "double free of 0x..."                           into free memory
- * and, with KHEAP_DEBUG, when the block's red zone was overwritten.
+ * and, with KHEAP_DEBUG, "heap: overflow past block 0x... : red zone
+ * changed at 0x..." when bytes past the requested size were written.
+ * heap_realloc() panics alike, "krealloc: ..." ("... was already freed").
  */
 void heap_free(struct heap *h, void *ptr);
 
-/* Bytes the caller may use at ptr (a live allocation; panics as heap_free). */
+/*
+ * Bytes the caller may use at ptr, a live allocation: the block's whole
+ * payload, or with KHEAP_DEBUG exactly the size requested (the red zone
+ * follows it). Panics on a pointer heap_free() would panic on.
+ */
 size_t heap_usable_size(struct heap *h, void *ptr);
 
 /* Fills *out in O(1). */
 void heap_stats(const struct heap *h, struct heap_stats *out);
 
 /*
- * Walks every block and verifies every invariant: block sizes and tiling,
- * header flags, footers, no adjacent free blocks, the live-block bitmap,
- * the free list (address order, back links, exactly the free blocks), the
- * chunk table and every level of the tree, the counters and, with
- * KHEAP_DEBUG, every red zone and the poison in every free block. Panics
- * with "heap_check: ..." naming the address of the first violation. Costs a
- * walk of the whole heap: for tests and debugging, never the hot path.
+ * Walks every block and verifies every invariant: block sizes and tiling
+ * (every block ends where a marked block starts, the last at the arena's
+ * end), header flags, footers, no two free blocks adjacent, both bitmaps
+ * (exactly the free and the live block starts), every chunk maximum and
+ * every level of the tree, the counters and, with KHEAP_DEBUG, every red
+ * zone and the poison in every free block. Panics with "heap_check: ..."
+ * (or the red-zone message of heap_free) naming the address of the first
+ * violation. Costs a walk of the whole heap: for tests and debugging, never
+ * the hot path.
  */
 void heap_check(const struct heap *h);
 
@@ -186,16 +194,17 @@ void heap_dump(const struct heap *h);
  * kernel attaches it early in boot (kernel/kheap_init.c); host tests may
  * attach it to any buffer. Every call before kheap_attach() panics.
  */
-struct heap *kheap_attach(void *base, size_t size); /* panics when too small */
+struct heap *kheap_attach(void *base, size_t size); /* heap_init(); panics when too small */
 struct heap *kheap_instance(void);                  /* NULL before kheap_attach() */
 
-void *kmalloc(size_t size);
-void *kcalloc(size_t num, size_t size);
-void *krealloc(void *ptr, size_t size);
-void *kmalloc_aligned(size_t size, size_t align);
-void kfree(void *ptr);
-void kheap_stats(struct heap_stats *out);
-void kheap_check(void);
-void kheap_dump(void);
+/* The instance API on the kernel heap; same contracts, returns and panics. */
+void *kmalloc(size_t size);                       /* heap_alloc(): NULL for 0 */
+void *kcalloc(size_t num, size_t size);           /* heap_calloc() */
+void *krealloc(void *ptr, size_t size);           /* heap_realloc() */
+void *kmalloc_aligned(size_t size, size_t align); /* heap_alloc_aligned() */
+void kfree(void *ptr);                            /* heap_free(): NULL does nothing */
+void kheap_stats(struct heap_stats *out);         /* heap_stats() */
+void kheap_check(void);                           /* heap_check() */
+void kheap_dump(void);                            /* heap_dump(): the block list on serial */
 
 #endif
