@@ -163,13 +163,18 @@ static inline int32_t group_max(const int32_t *v)
 
 static inline int32_t chunk_max(const struct heap *h, uint32_t c) { return h->level[0][c]; }
 
-/* Chunk c now holds a free block of v bytes: raise its maximum and its ancestors' to v. */
+/*
+ * Chunk c now holds a free block of v bytes: raise its maximum and its
+ * ancestors' to at least v. The walk always goes to the top: stopping at the
+ * first entry already >= v would save a store or two but cost a branch the
+ * CPU mispredicts about every other time (measured ~3% of the whole run).
+ */
 static inline void raise_chunk_max(struct heap *h, uint32_t c, int32_t v)
 {
-	uint32_t i = c;
-	/* An entry >= v means every entry above it is too. */
-	for (uint32_t l = 0; l < h->levels && h->level[l][i] < v; l++, i /= HEAP_FANOUT)
-		h->level[l][i] = v;
+	for (uint32_t l = 0, i = c; l < h->levels; l++, i /= HEAP_FANOUT) {
+		int32_t *e = &h->level[l][i];
+		*e = *e > v ? *e : v;
+	}
 }
 
 /* Chunk c's largest free block shrank to v: lower it and every ancestor it was the max of. */
