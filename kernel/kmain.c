@@ -8,6 +8,7 @@
 #include "arch/x86/trap.h"
 #include "kernel/boot.h"
 #include "kernel/console.h"
+#include "kernel/kheap_init.h"
 #include "kernel/ktest.h"
 #include "kernel/pmm_boot.h"
 #include "lib/kprintf.h"
@@ -35,6 +36,7 @@ void kmain(uint32_t magic, uint32_t info_phys)
 
 	boot_log_print(&boot_info);
 	log_cpu(&boot_cpu);
+	kheap_init(&boot_info);
 	pmm_boot_init();
 
 	if (ktest_mode) {

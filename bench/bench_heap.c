@@ -1,0 +1,465 @@
+/*
+ * bench/heap: the kernel heap against the linear first-fit reference and the
+ * host's malloc, on the workloads of the heap issue. Release build
+ * (KHEAP_DEBUG=0: no red zones, no poison); see the Makefile's BENCH_CFLAGS.
+ *
+ *  speed        3 MiB arena, 2,000,000 operations; each picks one of L slots
+ *               (xorshift64, fixed seed) and frees it if occupied, else
+ *               allocates into it. ns/op is the median of 5 runs.
+ *                 uniform-1000   16-4096 B, L = 1000
+ *                 small-1000     70% 16-128, 25% 128-1024, 5% 1024-16384 B, L = 1000
+ *                 small-4000     the same, L = 4000
+ *  utilisation  allocate (60%) or free a random live block (40%) until the
+ *               first failed allocation; live bytes / 3 MiB, mean of 20 seeds.
+ *  worst case   the slowest single operation (rdtsc cycles) in heaps holding
+ *               100 ... 50,000 free blocks; median over 5 runs (the reference:
+ *               3, or 1 from 10,000 on, as building its heap is quadratic).
+ *
+ * Output: one "BENCH heap <workload> <implementation> <value> <unit>" line
+ * per figure, then a table. Targets are judged here, never in tests.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <x86intrin.h>
+
+#include "mm/heap.h"
+#include "tests/model/heap_ref.h"
+
+#define ARENA_BYTES ((size_t)3 << 20)
+#define SPEED_OPS 2000000
+#define SPEED_RUNS 5
+#define UTIL_SEEDS 20
+#define SEED 0x2545f4914f6cdd1dull
+
+/* ---- random numbers and size distributions ---- */
+
+static inline uint64_t xorshift64(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+static inline size_t uniform_in(uint64_t *s, size_t lo, size_t hi)
+{
+	return lo + (size_t)(xorshift64(s) % (hi - lo + 1));
+}
+
+enum dist { DIST_UNIFORM, DIST_SMALL };
+
+static size_t draw_size(uint64_t *s, enum dist d)
+{
+	if (d == DIST_UNIFORM)
+		return uniform_in(s, 16, 4096);
+	unsigned pick = (unsigned)(xorshift64(s) % 100);
+	if (pick < 70)
+		return uniform_in(s, 16, 128);
+	if (pick < 95)
+		return uniform_in(s, 128, 1024);
+	return uniform_in(s, 1024, 16384);
+}
+
+/* ---- the implementations ---- */
+
+enum impl { IMPL_KMALLOC, IMPL_REF, IMPL_MALLOC, IMPL_COUNT };
+static const char *const impl_name[IMPL_COUNT] = { "kmalloc", "linear-ref", "glibc-malloc" };
+
+static uint8_t *region;     /* ARENA_BYTES, 64 KiB aligned */
+static struct heap *heap;
+static struct heap_ref ref;
+
+static void impl_reset(enum impl im)
+{
+	if (im == IMPL_KMALLOC)
+		heap = heap_init(region, ARENA_BYTES);
+	else if (im == IMPL_REF)
+		heap_ref_init(&ref, region + 64 - HEAP_HEADER_SIZE, ARENA_BYTES - 64);
+}
+
+static inline void *impl_alloc(enum impl im, size_t n)
+{
+	switch (im) {
+	case IMPL_KMALLOC:
+		return heap_alloc(heap, n);
+	case IMPL_REF:
+		return heap_ref_alloc(&ref, n);
+	default:
+		return malloc(n);
+	}
+}
+
+static inline void impl_free(enum impl im, void *p)
+{
+	switch (im) {
+	case IMPL_KMALLOC:
+		heap_free(heap, p);
+		break;
+	case IMPL_REF:
+		heap_ref_free(&ref, p);
+		break;
+	default:
+		free(p);
+	}
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- speed ---- */
+
+struct workload {
+	const char *name;
+	enum dist dist;
+	unsigned slots;
+};
+
+static const struct workload workloads[] = {
+	{ "uniform-1000", DIST_UNIFORM, 1000 },
+	{ "small-1000", DIST_SMALL, 1000 },
+	{ "small-4000", DIST_SMALL, 4000 },
+};
+
+/* The operation stream, drawn before timing so only the allocator is measured. */
+static uint32_t op_slot[SPEED_OPS];
+static uint32_t op_size[SPEED_OPS];
+static void *slot_ptr[4000];
+
+static void draw_ops(const struct workload *w)
+{
+	uint64_t s = SEED;
+	for (int i = 0; i < SPEED_OPS; i++) {
+		op_slot[i] = (uint32_t)(xorshift64(&s) % w->slots);
+		op_size[i] = (uint32_t)draw_size(&s, w->dist);
+	}
+}
+
+#define SPEED_LOOP(ALLOC, FREE)                                        \
+	for (int i = 0; i < SPEED_OPS; i++) {                          \
+		void **slot = &slot_ptr[op_slot[i]];                   \
+		if (*slot) {                                           \
+			FREE(*slot);                                   \
+			*slot = NULL;                                  \
+		} else {                                               \
+			*slot = ALLOC(op_size[i]);                     \
+			failures += *slot == NULL;                     \
+		}                                                      \
+	}
+
+#define KM_ALLOC(n) heap_alloc(heap, n)
+#define KM_FREE(p) heap_free(heap, p)
+#define REF_ALLOC(n) heap_ref_alloc(&ref, n)
+#define REF_FREE(p) heap_ref_free(&ref, p)
+
+/* One timed pass of the workload; returns ns per operation. */
+static double speed_run(enum impl im, const struct workload *w)
+{
+	long failures = 0;
+
+	impl_reset(im);
+	memset(slot_ptr, 0, sizeof(slot_ptr));
+	double t0 = now_ns();
+	switch (im) {
+	case IMPL_KMALLOC:
+		SPEED_LOOP(KM_ALLOC, KM_FREE);
+		break;
+	case IMPL_REF:
+		SPEED_LOOP(REF_ALLOC, REF_FREE);
+		break;
+	default:
+		SPEED_LOOP(malloc, free);
+	}
+	double t1 = now_ns();
+	for (unsigned i = 0; i < w->slots; i++) {
+		if (slot_ptr[i])
+			impl_free(im, slot_ptr[i]);
+	}
+	if (failures)
+		printf("# note: %s on %s: %ld allocations failed\n", impl_name[im], w->name, failures);
+	return (t1 - t0) / SPEED_OPS;
+}
+
+static double speed[ARRAY_SIZE(workloads)][IMPL_COUNT];
+
+static void bench_speed(void)
+{
+	for (size_t wi = 0; wi < ARRAY_SIZE(workloads); wi++) {
+		draw_ops(&workloads[wi]);
+		double runs[IMPL_COUNT][SPEED_RUNS];
+		/* Interleave implementations so drifting machine load hits all of them. */
+		for (int r = 0; r < SPEED_RUNS; r++) {
+			for (int im = 0; im < IMPL_COUNT; im++)
+				runs[im][r] = speed_run((enum impl)im, &workloads[wi]);
+		}
+		for (int im = 0; im < IMPL_COUNT; im++) {
+			speed[wi][im] = median(runs[im], SPEED_RUNS);
+			printf("BENCH heap %s %s %.1f ns/op\n", workloads[wi].name, impl_name[im],
+			       speed[wi][im]);
+		}
+	}
+}
+
+/* ---- utilisation ---- */
+
+#define UTIL_MAX_LIVE 200000
+static void *live_ptr[UTIL_MAX_LIVE];
+static size_t live_size[UTIL_MAX_LIVE];
+
+/* Bytes each allocated block costs beyond its request, at the end of the last fill. */
+static double fill_overhead;
+
+/* Live bytes / arena at the first failed allocation, for one seed. */
+static double fill_until_failure(enum impl im, enum dist d, uint64_t seed)
+{
+	uint64_t s = seed;
+	size_t live = 0, live_bytes = 0;
+
+	impl_reset(im);
+	for (;;) {
+		if (live == 0 || xorshift64(&s) % 100 < 60) {
+			size_t n = draw_size(&s, d);
+			void *p = impl_alloc(im, n);
+			if (!p)
+				break;
+			live_ptr[live] = p;
+			live_size[live++] = n;
+			live_bytes += n;
+		} else {
+			size_t k = (size_t)(xorshift64(&s) % live);
+			impl_free(im, live_ptr[k]);
+			live_bytes -= live_size[k];
+			live--;
+			live_ptr[k] = live_ptr[live];
+			live_size[k] = live_size[live];
+		}
+	}
+	if (im == IMPL_KMALLOC) {
+		struct heap_stats st;
+		heap_stats(heap, &st);
+		fill_overhead = (double)(st.used_bytes - live_bytes) / (double)st.used_blocks;
+	}
+	return (double)live_bytes / (double)ARENA_BYTES;
+}
+
+static double util[2][IMPL_COUNT];
+static double overhead[2];
+
+static void bench_utilisation(void)
+{
+	static const char *const names[2] = { "uniform-fill", "small-fill" };
+	for (int d = 0; d < 2; d++) {
+		for (int im = 0; im < IMPL_REF + 1; im++) {
+			double sum = 0, over = 0;
+			for (int seed = 1; seed <= UTIL_SEEDS; seed++) {
+				sum += fill_until_failure((enum impl)im, (enum dist)d,
+							  SEED * (uint64_t)seed);
+				over += fill_overhead;
+			}
+			util[d][im] = sum / UTIL_SEEDS;
+			printf("BENCH heap %s %s %.4f utilisation\n", names[d], impl_name[im],
+			       util[d][im]);
+			if (im == IMPL_KMALLOC) {
+				overhead[d] = over / UTIL_SEEDS;
+				printf("BENCH heap %s kmalloc-block-overhead %.1f bytes/block\n", names[d],
+				       overhead[d]);
+			}
+		}
+	}
+}
+
+/* ---- worst single operation ---- */
+
+static const unsigned worst_counts[] = { 100, 1000, 5000, 10000, 25000, 50000 };
+#define WORST_PROBES 2000
+#define WORST_REPEATS 3
+static void *worst_live[120000];
+static size_t worst_size[120000];
+
+static inline uint64_t cycles(void)
+{
+	unsigned aux;
+	_mm_lfence();
+	uint64_t t = __rdtscp(&aux);
+	_mm_lfence();
+	return t;
+}
+
+/* Cycles one allocation (*p gets the block) or one free takes. */
+static uint64_t timed_alloc(enum impl im, size_t n, void **p)
+{
+	uint64_t t0 = cycles();
+	*p = impl_alloc(im, n);
+	return cycles() - t0;
+}
+
+static uint64_t timed_free(enum impl im, void *p)
+{
+	uint64_t t0 = cycles();
+	impl_free(im, p);
+	return cycles() - t0;
+}
+
+/*
+ * Builds a heap with about `count` free blocks (small used and free blocks
+ * alternating, the rest of the arena free at the top), then times single
+ * operations that stress the search and the merges:
+ *  - allocations of 1 B to 16 KiB (most must pass over every small hole),
+ *    each followed by its free, which merges it back (the state returns);
+ *  - frees of old blocks between two holes (a merge on both sides), each
+ *    followed by an untimed allocation of the same size.
+ * Each probe that restores the state is repeated and its fastest run kept,
+ * so a timer interrupt or a preemption does not pass for the allocator's
+ * worst case. Returns the slowest probe in cycles.
+ */
+static uint64_t worst_run(enum impl im, unsigned count, uint64_t seed)
+{
+	uint64_t s = seed, worst = 0;
+	size_t n = 0;
+
+	impl_reset(im);
+	for (unsigned i = 0; i < 2 * count; i++, n++) {
+		worst_size[n] = uniform_in(&s, 1, 24);
+		if (!(worst_live[n] = impl_alloc(im, worst_size[n])))
+			break;
+	}
+	for (size_t i = 0; i < n; i += 2) /* every other block: `count` holes */
+		impl_free(im, worst_live[i]);
+	for (size_t i = 1; i < n; i += 2) {
+		worst_live[i / 2] = worst_live[i];
+		worst_size[i / 2] = worst_size[i];
+	}
+	n /= 2;
+
+	/* The linear reference needs ~n cycles a probe: fewer probes keep the run short. */
+	int probes = im == IMPL_REF && count > 1000 ? WORST_PROBES / 8 : WORST_PROBES;
+	for (int probe = 0; probe < probes; probe++) {
+		uint64_t best_alloc = UINT64_MAX, best_free = UINT64_MAX;
+		size_t size = probe % 2 ? uniform_in(&s, 1, 16384) : uniform_in(&s, 1, 48);
+		for (int r = 0; r < WORST_REPEATS; r++) {
+			void *p;
+			uint64_t t = timed_alloc(im, size, &p); /* MIN() evaluates twice */
+			best_alloc = MIN(best_alloc, t);
+			if (!p)
+				break;
+			t = timed_free(im, p);
+			best_free = MIN(best_free, t);
+		}
+		worst = MAX(worst, best_alloc);
+		if (best_free != UINT64_MAX)
+			worst = MAX(worst, best_free);
+
+		/* An old block: free it (merging both ways), then allocate its size again. */
+		size_t k = (size_t)(xorshift64(&s) % n);
+		uint64_t best_old = UINT64_MAX;
+		for (int r = 0; r < WORST_REPEATS; r++) {
+			void *at = worst_live[k], *again;
+			uint64_t t = timed_free(im, at);
+			best_old = MIN(best_old, t);
+			again = impl_alloc(im, worst_size[k]);
+			worst_live[k] = again;
+			if (again != at) /* it went to a lower hole: the state moved on */
+				break;
+		}
+		worst = MAX(worst, best_old);
+	}
+	for (size_t i = 0; i < n; i++)
+		impl_free(im, worst_live[i]);
+	return worst;
+}
+
+static uint64_t worst[ARRAY_SIZE(worst_counts)][IMPL_COUNT];
+
+static void bench_worst(void)
+{
+	for (size_t ci = 0; ci < ARRAY_SIZE(worst_counts); ci++) {
+		for (int im = 0; im < IMPL_REF + 1; im++) {
+			/* Building a big heap costs the reference O(n^2): one run is enough for it. */
+			int nruns = im == IMPL_REF ? (worst_counts[ci] >= 10000 ? 1 : 3) : 5;
+			double runs[5];
+			for (int r = 0; r < nruns; r++)
+				runs[r] = (double)worst_run((enum impl)im, worst_counts[ci], SEED + (uint64_t)r);
+			worst[ci][im] = (uint64_t)median(runs, nruns);
+			printf("BENCH heap worst-%u-free %s %llu cycles\n", worst_counts[ci],
+			       impl_name[im], (unsigned long long)worst[ci][im]);
+		}
+	}
+}
+
+/* ---- report ---- */
+
+static void print_table(void)
+{
+	struct heap_stats st;
+	heap_stats(heap_init(region, ARENA_BYTES), &st);
+
+	printf("\nheap benchmark, release build (KHEAP_DEBUG=0), %zu-byte arena, %d ops, "
+	       "median of %d runs\n", ARENA_BYTES, SPEED_OPS, SPEED_RUNS);
+	printf("kmalloc: header %zu B/block, metadata %zu B (%.2f%% of the arena)\n",
+	       st.header_bytes, st.metadata_bytes, 100.0 * (double)st.metadata_bytes / ARENA_BYTES);
+	printf("\n%-14s %12s %12s %14s %10s %10s\n", "ns/op", "kmalloc", "linear-ref",
+	       "glibc-malloc", "vs ref", "vs glibc");
+	for (size_t wi = 0; wi < ARRAY_SIZE(workloads); wi++)
+		printf("%-14s %12.1f %12.1f %14.1f %9.1fx %9.2fx\n", workloads[wi].name,
+		       speed[wi][IMPL_KMALLOC], speed[wi][IMPL_REF], speed[wi][IMPL_MALLOC],
+		       speed[wi][IMPL_REF] / speed[wi][IMPL_KMALLOC],
+		       speed[wi][IMPL_MALLOC] / speed[wi][IMPL_KMALLOC]);
+	printf("\n%-14s %12s %12s\n", "utilisation", "kmalloc", "linear-ref");
+	printf("%-14s %12.4f %12.4f   (kmalloc blocks: %.1f bytes each beyond the request)\n",
+	       "uniform-fill", util[0][IMPL_KMALLOC], util[0][IMPL_REF], overhead[0]);
+	printf("%-14s %12.4f %12.4f   (kmalloc blocks: %.1f bytes each beyond the request)\n",
+	       "small-fill", util[1][IMPL_KMALLOC], util[1][IMPL_REF], overhead[1]);
+	printf("(linear-ref: the same placement with no metadata, so the first-fit policy's own figure)\n");
+	printf("\n%-14s %12s %12s\n", "worst cycles", "kmalloc", "linear-ref");
+	for (size_t ci = 0; ci < ARRAY_SIZE(worst_counts); ci++)
+		printf("%-14u %12llu %12llu\n", worst_counts[ci],
+		       (unsigned long long)worst[ci][IMPL_KMALLOC],
+		       (unsigned long long)worst[ci][IMPL_REF]);
+
+	printf("\ntargets:\n");
+	printf("  >= 20x faster than linear-ref at L=1000: uniform %.1fx, small %.1fx\n",
+	       speed[0][IMPL_REF] / speed[0][IMPL_KMALLOC], speed[1][IMPL_REF] / speed[1][IMPL_KMALLOC]);
+	printf("  no slower than glibc on small-*: %s (1000: %.1f vs %.1f, 4000: %.1f vs %.1f ns/op)\n",
+	       speed[1][IMPL_KMALLOC] <= speed[1][IMPL_MALLOC] &&
+			       speed[2][IMPL_KMALLOC] <= speed[2][IMPL_MALLOC] ? "met" : "NOT met",
+	       speed[1][IMPL_KMALLOC], speed[1][IMPL_MALLOC], speed[2][IMPL_KMALLOC],
+	       speed[2][IMPL_MALLOC]);
+	printf("  utilisation >= 0.96: uniform %.4f, small %.4f: %s\n", util[0][IMPL_KMALLOC],
+	       util[1][IMPL_KMALLOC],
+	       util[0][IMPL_KMALLOC] >= 0.96 && util[1][IMPL_KMALLOC] >= 0.96 ? "met" : "NOT met");
+}
+
+int main(int argc, char **argv)
+{
+	const char *only = argc > 1 ? argv[1] : "";
+	region = aligned_alloc(65536, ARENA_BYTES);
+	if (!region)
+		return 1;
+	printf("bench/heap: release build (KHEAP_DEBUG=%d)\n", KHEAP_DEBUG);
+	if (!*only || strstr(only, "speed"))
+		bench_speed();
+	if (!*only || strstr(only, "util"))
+		bench_utilisation();
+	if (!*only || strstr(only, "worst"))
+		bench_worst();
+	print_table();
+	return 0;
+}

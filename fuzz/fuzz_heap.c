@@ -1,0 +1,66 @@
+/*
+ * libFuzzer harness for mm/heap.c: the input is a program of heap
+ * operations (allocate, calloc, aligned, realloc, free) run in lockstep on
+ * the heap and on the linear reference model (tests/model/heap_diff.c).
+ * A finding is: different addresses, different counters, a block whose
+ * contents changed, heap_check() failing, or any sanitizer report. Only
+ * valid operations are generated (frees of live slots), so the heap never
+ * panics on purpose.
+ *
+ * Input: byte 0 picks the heap size (4-68 KiB), then 5 bytes per operation:
+ *   op  slot  size_lo  size_hi  arg
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tests/model/heap_diff.h"
+
+#define MAX_REGION (68 * 1024)
+
+static uint8_t region[MAX_REGION] __attribute__((aligned(4096)));
+static uint8_t ref_buf[MAX_REGION + HEAP_DIFF_MAX_ALIGN];
+static struct heap_diff d;
+
+/* Sizes: mostly small, a few spanning the heap, a few absurd. */
+static size_t decode_size(uint8_t lo, uint8_t hi, uint8_t arg)
+{
+	size_t raw = (size_t)lo | (size_t)hi << 8;
+	if (hi == 0xff && lo >= 0xf0)
+		return SIZE_MAX - (size_t)(lo & 0x0f) * (arg + 1); /* overflow paths */
+	if (hi & 0x80)
+		return raw & 0x7fff; /* up to 32 KiB */
+	return raw & 0x1ff;          /* up to 511 bytes */
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return 0;
+	size_t heap_bytes = 4096 + (size_t)data[0] * 256;
+	if (!heap_diff_init(&d, region + (data[0] & 0x3f), heap_bytes, ref_buf, sizeof(ref_buf)))
+		return 0;
+	for (size_t i = 1; i + 5 <= size; i += 5) {
+		const uint8_t *b = &data[i];
+		enum heap_diff_op op = (enum heap_diff_op)(b[0] % HEAP_DIFF_OPS);
+		size_t n = decode_size(b[2], b[3], b[4]), arg = b[4];
+		if (op == HEAP_DIFF_CALLOC) {
+			arg = b[4] == 0xff ? SIZE_MAX / 2 : b[4] % 16;
+			n %= 1024;
+		} else if (op == HEAP_DIFF_ALIGNED) {
+			arg = b[4] & 0x80 ? (size_t)b[4] * 3 : (size_t)1 << (b[4] % 17);
+		}
+		const char *bad = heap_diff_step(&d, op, b[1], n, arg);
+		if (bad) {
+			fprintf(stderr, "fuzz_heap: %s\n", bad);
+			abort();
+		}
+	}
+	const char *bad = heap_diff_drain(&d);
+	if (bad) {
+		fprintf(stderr, "fuzz_heap: %s\n", bad);
+		abort();
+	}
+	return 0;
+}

@@ -1,0 +1,210 @@
+/*
+ * The kernel heap: exact first fit over any region handed to it, found in
+ * logarithmic time, with one 4-byte header per block.
+ *
+ * Placement. A request goes to the lowest-addressed free block that can
+ * hold it, carved from that block's front; a remainder of at least
+ * HEAP_MIN_BLOCK bytes stays free, a smaller one is handed out with the
+ * block. A freed block merges at once with free neighbours on both sides,
+ * so two free blocks are never adjacent.
+ *
+ * The search: a hierarchical summary, no walk of the blocks.
+ *  - The arena is cut into 1 KiB chunks (64 granules of 16 bytes). Per chunk
+ *    a 64-bit map marks the granules where a free block starts, and the
+ *    heap keeps the size of the largest free block starting in the chunk.
+ *  - A 16-ary max-tree sits over those chunk maxima: each entry holds the
+ *    largest of the 16 below it. 3 MiB is 3072 chunks, so 3 levels (3072,
+ *    192, 12 entries); the top is one group of 16.
+ *  First fit for n bytes descends the tree taking, at each level, the first
+ *  entry >= n among 16 (one SIMD compare where the target has SSE2, a short
+ *  loop otherwise). That lands on the leftmost chunk holding a free block of
+ *  n bytes or more; inside it the free-start map gives the candidates in
+ *  address order and the first one that fits is the answer. Cost: 16
+ *  compares per level, O(log size) levels, plus at most 32 candidates in one
+ *  chunk (free blocks never touch, so at most every other granule starts
+ *  one) - independent of how many blocks the heap holds, and never
+ *  amortised. When the chunk has one free block the chunk maximum is its
+ *  size, and no block header is read at all. A change to a free block
+ *  updates its chunk's maximum (from the chunk's map, same bound) and the
+ *  ancestors that depended on it.
+ *
+ * Blocks. A block is a whole number of 16-byte granules. Its 4-byte header
+ * (size in bytes | USED) sits just before the payload, which is 16-byte
+ * aligned. A free block also stores its size in its last 4 bytes (the
+ * footer). Freeing finds the neighbours without flags in other blocks: the
+ * free-start map says whether the next block is free, and the word before
+ * the block is taken as a footer only if a free block of exactly that size
+ * starts where it points (a block that necessarily ends here), so caller
+ * data in a used predecessor can never pass for one.
+ * Per-block overhead: the 4-byte header plus the rounding to 16 bytes.
+ *
+ * Hardening, in every build: a second 64-bit map per chunk marks where live
+ * (allocated) blocks start, so kfree/krealloc tell a live block from a
+ * foreign, interior, misaligned or already freed pointer exactly, never by
+ * trusting bytes the caller could have overwritten. With KHEAP_DEBUG=1
+ * (kernel and test builds) the header grows to 8 bytes to record the
+ * requested size, every payload is followed by a red zone of at least one
+ * byte checked by heap_free and heap_check, and free memory is filled with a
+ * poison pattern checked when it is handed out again (use after free).
+ *
+ * Metadata lives at the start of the region: struct heap, the two maps
+ * (16 bytes per KiB) and the tree (4 bytes per KiB, plus 1/15 of that for
+ * the upper levels): about 2% of the region, 62 KiB of the kernel's 3 MiB.
+ * heap_stats() reports it.
+ *
+ * No locking: callers serialise (the kernel is single-threaded for now).
+ */
+#ifndef MIO_MM_HEAP_H
+#define MIO_MM_HEAP_H
+
+#include "lib/types.h"
+
+#ifndef KHEAP_DEBUG
+#define KHEAP_DEBUG 0
+#endif
+
+/*
+ * Placement policy. The reference model in tests/model/heap_ref.c uses these
+ * same numbers so that both return the same addresses.
+ */
+#define HEAP_GRANULE 16u /* block size unit and payload alignment */
+#if KHEAP_DEBUG
+#define HEAP_HEADER_SIZE 8u /* requested size + size/flags word */
+#define HEAP_REDZONE_MIN 1u /* at least one red-zone byte after every payload */
+#else
+#define HEAP_HEADER_SIZE 4u /* size/flags word */
+#define HEAP_REDZONE_MIN 0u
+#endif
+/* Smallest block, and smallest remainder split off: one granule (header + footer fit). */
+#define HEAP_MIN_BLOCK 16u
+/* Largest arena a heap manages: sizes then fit the 31 bits the tree compares. */
+#define HEAP_MAX_ARENA ((size_t)1 << 30)
+/* Search structure: a chunk is one 64-bit map word of granules (1 KiB); tree fan-out. */
+#define HEAP_CHUNK_BYTES ((size_t)64 * HEAP_GRANULE)
+#define HEAP_FANOUT 16u
+
+/* Debug builds only: what fills free memory and red zones. */
+#define HEAP_POISON_BYTE 0xdfu
+#define HEAP_REDZONE_BYTE 0xcau
+
+struct heap; /* lives at the start of the region given to heap_init() */
+
+struct heap_stats {
+	void *arena;             /* first byte of the first block */
+	size_t arena_bytes;      /* bytes managed as blocks */
+	size_t metadata_bytes;   /* region bytes spent before the arena (struct, bitmaps, tree) */
+	size_t used_bytes;       /* bytes in allocated blocks, headers and rounding included */
+	size_t free_bytes;       /* bytes in free blocks */
+	size_t largest_free;     /* size of the largest free block, header included */
+	size_t largest_request;  /* the largest n for which heap_alloc(n) succeeds now (0: none) */
+	size_t used_blocks;
+	size_t free_blocks;
+	size_t header_bytes;     /* per-block overhead before the payload (HEAP_HEADER_SIZE) */
+};
+
+/*
+ * Builds an empty heap over [base, base + size), which the heap owns from now
+ * on: struct heap and the metadata sit at its start, blocks fill the rest
+ * (at most HEAP_MAX_ARENA bytes of it). Returns the heap, or NULL when the
+ * region cannot hold the metadata and one minimal block. Any alignment of
+ * base is accepted. Several heaps may exist side by side.
+ */
+struct heap *heap_init(void *base, size_t size);
+
+/*
+ * Allocates size bytes from the lowest-addressed free block that can hold
+ * them. The pointer is HEAP_GRANULE (16) aligned; the memory is not zeroed.
+ * Returns NULL, leaving the heap untouched, when size is 0 (our choice: a
+ * zero-size block is no block), when size is too large to represent, or
+ * when no free block is large enough.
+ */
+void *heap_alloc(struct heap *h, size_t size);
+
+/*
+ * Allocates an array of num elements of size bytes, zeroed. Returns NULL
+ * when num * size overflows, is 0, or does not fit (heap untouched).
+ */
+void *heap_calloc(struct heap *h, size_t num, size_t size);
+
+/*
+ * Allocates size bytes at an address that is a multiple of align, which must
+ * be a power of two (any, 16 bytes up to the arena size). Alignments up to 16
+ * are plain heap_alloc. Larger ones take the lowest-addressed free block of
+ * at least size + align + HEAP_MIN_BLOCK - HEAP_GRANULE bytes (enough for
+ * any offset), place the payload at the first aligned address in it that
+ * leaves either no gap or a gap of HEAP_MIN_BLOCK or more before it, and keep
+ * that gap as a free block. Returns NULL for align not a power of two, size
+ * 0, overflow, or no fitting block. Free the result with heap_free().
+ */
+void *heap_alloc_aligned(struct heap *h, size_t size, size_t align);
+
+/*
+ * Resizes the allocation at ptr to size bytes, keeping its contents up to
+ * the smaller of the two sizes. ptr NULL: heap_alloc(size). size 0: frees ptr
+ * and returns NULL. Shrinking stays in place (the cut-off tail is freed when
+ * it makes a block of its own); growing stays in place when the next block is
+ * free and large enough, else it allocates (first fit, the old block still
+ * held), copies and frees the old block. Returns NULL when the new size
+ * cannot be had; ptr is then untouched and still owned by the caller.
+ * Panics on a ptr heap_free() would panic on.
+ */
+void *heap_realloc(struct heap *h, void *ptr, size_t size);
+
+/*
+ * Frees the block whose payload starts at ptr; ptr NULL does nothing.
+ * Panics (messages name the address, worded as the kernel's kfree):
+ *   "kfree: 0x... is not a heap pointer"            outside this heap's arena
+ *   "kfree: 0x... is misaligned ..."                 not on a 16-byte boundary
+ *   "kfree: 0x... points inside the block at 0x..."  into a live block
+ *   "double free of 0x..."                           into free memory
+ * and, with KHEAP_DEBUG, "heap: overflow past block 0x... : red zone
+ * changed at 0x..." when bytes past the requested size were written.
+ * heap_realloc() panics alike, "krealloc: ..." ("... was already freed").
+ */
+void heap_free(struct heap *h, void *ptr);
+
+/*
+ * Bytes the caller may use at ptr, a live allocation: the block's whole
+ * payload, or with KHEAP_DEBUG exactly the size requested (the red zone
+ * follows it). Panics on a pointer heap_free() would panic on.
+ */
+size_t heap_usable_size(struct heap *h, void *ptr);
+
+/* Fills *out in O(1). */
+void heap_stats(const struct heap *h, struct heap_stats *out);
+
+/*
+ * Walks every block and verifies every invariant: block sizes and tiling
+ * (every block ends where a marked block starts, the last at the arena's
+ * end), header flags, footers, no two free blocks adjacent, both bitmaps
+ * (exactly the free and the live block starts), every chunk maximum and
+ * every level of the tree, the counters and, with KHEAP_DEBUG, every red
+ * zone and the poison in every free block. Panics with "heap_check: ..."
+ * (or the red-zone message of heap_free) naming the address of the first
+ * violation. Costs a walk of the whole heap: for tests and debugging, never
+ * the hot path.
+ */
+void heap_check(const struct heap *h);
+
+/* Prints the block list (address, size, used/free) and a summary with kprintf. */
+void heap_dump(const struct heap *h);
+
+/*
+ * The kernel's heap: one global instance behind the classic names. The
+ * kernel attaches it early in boot (kernel/kheap_init.c); host tests may
+ * attach it to any buffer. Every call before kheap_attach() panics.
+ */
+struct heap *kheap_attach(void *base, size_t size); /* heap_init(); panics when too small */
+struct heap *kheap_instance(void);                  /* NULL before kheap_attach() */
+
+/* The instance API on the kernel heap; same contracts, returns and panics. */
+void *kmalloc(size_t size);                       /* heap_alloc(): NULL for 0 */
+void *kcalloc(size_t num, size_t size);           /* heap_calloc() */
+void *krealloc(void *ptr, size_t size);           /* heap_realloc() */
+void *kmalloc_aligned(size_t size, size_t align); /* heap_alloc_aligned() */
+void kfree(void *ptr);                            /* heap_free(): NULL does nothing */
+void kheap_stats(struct heap_stats *out);         /* heap_stats() */
+void kheap_check(void);                           /* heap_check() */
+void kheap_dump(void);                            /* heap_dump(): the block list on serial */
+
+#endif

@@ -1,0 +1,789 @@
+/*
+ * mm/heap.c: placement (exact first fit, split, merge), the API's contracts,
+ * every row of the issue's bad-input table, heap_check's eye for damage, and
+ * a differential run against the linear reference model.
+ * Built with KHEAP_DEBUG=1 (red zones and poison on), under ASan and UBSan.
+ */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/kprintf.h"
+#include "mm/heap.h"
+#include "tests/host/support/host_support.h"
+#include "tests/model/heap_diff.h"
+
+#define REGION_BYTES ((size_t)1 << 20)
+
+static uint8_t region[REGION_BYTES] __attribute__((aligned(65536)));
+static uint8_t region2[REGION_BYTES] __attribute__((aligned(65536)));
+static char expected[256];
+
+#define EXPECT_MSG(...) (ksnprintf(expected, sizeof(expected), __VA_ARGS__), expected)
+
+/* The block a request of n bytes takes: the policy documented in mm/heap.h. */
+static size_t block_bytes(size_t n)
+{
+	size_t b = (n + HEAP_HEADER_SIZE + HEAP_REDZONE_MIN + HEAP_GRANULE - 1) / HEAP_GRANULE * HEAP_GRANULE;
+	return b < HEAP_MIN_BLOCK ? HEAP_MIN_BLOCK : b;
+}
+
+static struct heap *new_heap(size_t size)
+{
+	struct heap *h = heap_init(region, size);
+	cr_assert(h != NULL);
+	heap_check(h);
+	return h;
+}
+
+static struct heap_stats stats_of(const struct heap *h)
+{
+	struct heap_stats st;
+	heap_stats(h, &st);
+	return st;
+}
+
+static void assert_same_stats(const struct heap_stats *a, const struct heap_stats *b)
+{
+	cr_assert(memcmp(a, b, sizeof(*a)) == 0, "heap statistics changed");
+}
+
+/* ---- building heaps ---- */
+
+Test(heap_init, rejects_regions_too_small_for_metadata_and_a_block)
+{
+	cr_assert_null(heap_init(region, 0));
+	cr_assert_null(heap_init(region, 64));
+	cr_assert_null(heap_init(region, 200));
+	size_t smallest = 0;
+	for (size_t size = 64; size < 4096 && !smallest; size += 16) {
+		if (heap_init(region, size))
+			smallest = size;
+	}
+	cr_assert(smallest > 0);
+	struct heap *h = heap_init(region, smallest);
+	cr_assert_not_null(heap_alloc(h, 1));
+	heap_check(h);
+}
+
+Test(heap_init, accepts_any_base_alignment_and_stays_inside_the_region)
+{
+	for (size_t shift = 0; shift < 80; shift += 7) {
+		size_t size = 100000 - shift;
+		struct heap *h = heap_init(region + shift, size);
+		cr_assert_not_null(h);
+		struct heap_stats st = stats_of(h);
+		uint8_t *arena = st.arena;
+		cr_assert((uintptr_t)h >= (uintptr_t)(region + shift));
+		cr_assert(arena >= region + shift + st.metadata_bytes - HEAP_GRANULE);
+		cr_assert(arena + st.arena_bytes <= region + shift + size);
+		cr_assert_eq(st.metadata_bytes + st.arena_bytes + HEAP_GRANULE > size, true,
+			     "more than a granule of the region is unused");
+		void *p = heap_alloc(h, 10);
+		cr_assert((uintptr_t)p % HEAP_GRANULE == 0);
+		heap_check(h);
+	}
+}
+
+Test(heap_init, a_fresh_heap_is_one_free_block)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	struct heap_stats st = stats_of(h);
+	cr_assert_eq(st.free_blocks, 1);
+	cr_assert_eq(st.used_blocks, 0);
+	cr_assert_eq(st.used_bytes, 0);
+	cr_assert_eq(st.free_bytes, st.arena_bytes);
+	cr_assert_eq(st.largest_free, st.arena_bytes);
+	cr_assert_eq(st.header_bytes, HEAP_HEADER_SIZE);
+	cr_assert(st.metadata_bytes < REGION_BYTES / 40, "metadata should stay near 2%%");
+	/* largest_request is exact: it fits, one byte more does not. */
+	cr_assert_null(heap_alloc(h, st.largest_request + 1));
+	void *p = heap_alloc(h, st.largest_request);
+	cr_assert_not_null(p);
+	cr_assert_eq(stats_of(h).free_blocks, 0);
+	heap_free(h, p);
+	heap_check(h);
+}
+
+Test(heap_init, heaps_side_by_side_are_independent)
+{
+	struct heap *a = heap_init(region, 65536), *b = heap_init(region2, 65536);
+	void *pa = heap_alloc(a, 100), *pb = heap_alloc(b, 100);
+	cr_assert(pa && pb);
+	cr_assert_eq((uint8_t *)pa - region, (uint8_t *)pb - region2);
+	cr_assert(HOST_PANICS(heap_free(a, pb)));
+	cr_assert_str_eq(host_panic_message, EXPECT_MSG("kfree: %p is not a heap pointer", pb));
+	heap_free(b, pb);
+	heap_free(a, pa);
+	heap_check(a);
+	heap_check(b);
+}
+
+/* ---- allocation and placement ---- */
+
+Test(heap_alloc, pointers_are_aligned_disjoint_and_usable)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	static void *p[600];
+	static size_t n[600];
+	for (size_t i = 0; i < 600; i++) {
+		n[i] = 1 + (i * 37) % 1500;
+		p[i] = heap_alloc(h, n[i]);
+		cr_assert_not_null(p[i]);
+		cr_assert((uintptr_t)p[i] % HEAP_GRANULE == 0);
+		cr_assert(heap_usable_size(h, p[i]) >= n[i]);
+		memset(p[i], (int)i, n[i]);
+	}
+	heap_check(h);
+	for (size_t i = 0; i < 600; i++) {
+		for (size_t k = 0; k < n[i]; k++)
+			cr_assert_eq(((uint8_t *)p[i])[k], (uint8_t)i);
+		if (i % 3)
+			heap_free(h, p[i]);
+	}
+	heap_check(h);
+}
+
+Test(heap_alloc, takes_the_lowest_addressed_block_that_fits)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	uint8_t *a = heap_alloc(h, 100), *b = heap_alloc(h, 1000), *c = heap_alloc(h, 100);
+	uint8_t *d = heap_alloc(h, 400), *e = heap_alloc(h, 100);
+	cr_assert(a && b && c && d && e);
+	heap_free(h, b);
+	heap_free(h, d);
+	/* 300 fits b's hole, d's hole and the top: the lowest wins, though d's fits better. */
+	uint8_t *x = heap_alloc(h, 300);
+	cr_assert_eq(x, b);
+	/* 350 still fits what is left of b's hole, right after x. */
+	uint8_t *y = heap_alloc(h, 350);
+	cr_assert_eq(y, b + block_bytes(300));
+	/* 390 no longer does: d's hole is the lowest that fits. */
+	cr_assert_gt(block_bytes(390), block_bytes(1000) - block_bytes(300) - block_bytes(350));
+	cr_assert_eq(heap_alloc(h, 390), d);
+	/* And 500 fits no hole: it goes to the top, above e. */
+	cr_assert_gt((uint8_t *)heap_alloc(h, 500), e);
+	heap_check(h);
+}
+
+Test(heap_alloc, splits_off_any_remainder_that_makes_a_block)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	uint8_t *a = heap_alloc(h, 200);
+	void *guard = heap_alloc(h, 16);
+	size_t hole = block_bytes(200);
+	heap_free(h, a);
+	cr_assert_eq(stats_of(h).free_blocks, 2); /* the hole and the top */
+
+	/* An exact fit takes the whole hole. */
+	void *b = heap_alloc(h, hole - HEAP_HEADER_SIZE - HEAP_REDZONE_MIN);
+	cr_assert_eq(b, a);
+	cr_assert_eq(stats_of(h).free_blocks, 1);
+	heap_free(h, b);
+
+	/* One leaving HEAP_MIN_BLOCK bytes splits them off as a free block... */
+	void *c = heap_alloc(h, hole - HEAP_MIN_BLOCK - HEAP_HEADER_SIZE - HEAP_REDZONE_MIN);
+	cr_assert_eq(c, a);
+	cr_assert_eq(stats_of(h).free_blocks, 2);
+	/* ...which the next small request, first fit, takes. */
+	cr_assert_eq(heap_alloc(h, 1), a + hole - HEAP_MIN_BLOCK);
+	heap_free(h, guard);
+	heap_check(h);
+}
+
+Test(heap_free, merges_with_free_neighbours_on_both_sides_at_once)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	void *lo = heap_alloc(h, 64), *a = heap_alloc(h, 100), *b = heap_alloc(h, 200);
+	void *c = heap_alloc(h, 300), *hi = heap_alloc(h, 64);
+	cr_assert(lo && a && b && c && hi);
+	size_t span = (size_t)((uint8_t *)hi - (uint8_t *)a);
+	heap_free(h, a);
+	heap_free(h, c);
+	cr_assert_eq(stats_of(h).free_blocks, 3); /* a, c and the top */
+	heap_free(h, b);
+	struct heap_stats st = stats_of(h);
+	cr_assert_eq(st.free_blocks, 2, "a, b and c should have become one block");
+	/* The merged block is exactly the span from a to hi: a request of that size goes there. */
+	void *m = heap_alloc(h, span - HEAP_HEADER_SIZE - HEAP_REDZONE_MIN);
+	cr_assert_eq(m, a);
+	heap_check(h);
+}
+
+Test(heap_free, freeing_everything_restores_the_fresh_heap)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	struct heap_stats fresh = stats_of(h);
+	static void *p[300];
+	for (int i = 0; i < 300; i++)
+		p[i] = heap_alloc(h, (size_t)(i * 13 % 700 + 1));
+	for (int i = 0; i < 300; i += 2)
+		heap_free(h, p[i]);
+	for (int i = 1; i < 300; i += 2)
+		heap_free(h, p[i]);
+	struct heap_stats st = stats_of(h);
+	assert_same_stats(&st, &fresh);
+	heap_check(h);
+}
+
+Test(heap_calloc, returns_zeroed_memory_even_from_dirty_blocks)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	uint8_t *dirty = heap_alloc(h, 4000);
+	memset(dirty, 0xab, 4000);
+	heap_free(h, dirty);
+	uint32_t *z = heap_calloc(h, 1000, sizeof(uint32_t));
+	cr_assert_eq((void *)z, (void *)dirty);
+	for (int i = 0; i < 1000; i++)
+		cr_assert_eq(z[i], 0);
+	cr_assert_null(heap_calloc(h, 0, 8));
+	cr_assert_null(heap_calloc(h, 8, 0));
+	heap_check(h);
+}
+
+/* ---- aligned allocation ---- */
+
+Test(heap_alloc_aligned, every_power_of_two_from_16_to_64k)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	heap_alloc(h, 40); /* put the next free payload off any large alignment */
+	for (size_t align = 16; align <= 65536; align *= 2) {
+		for (size_t size = 1; size < 5000; size = size * 3 + 7) {
+			uint8_t *p = heap_alloc_aligned(h, size, align);
+			cr_assert_not_null(p, "align %zu size %zu", align, size);
+			cr_assert((uintptr_t)p % align == 0, "align %zu: %p", align, (void *)p);
+			memset(p, 0x5a, size);
+			heap_check(h);
+			heap_free(h, p);
+		}
+	}
+	heap_check(h);
+}
+
+Test(heap_alloc_aligned, small_alignments_are_plain_first_fit)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	void *a = heap_alloc(h, 100);
+	heap_free(h, a);
+	cr_assert_eq(heap_alloc_aligned(h, 100, 16), a);
+	cr_assert_eq(heap_alloc_aligned(h, 50, 1), (uint8_t *)a + 112);
+	heap_check(h);
+}
+
+Test(heap_alloc_aligned, the_gap_before_the_block_stays_free_for_others)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	void *small = heap_alloc(h, 40);
+	cr_assert_not_null(small);
+	uint8_t *p = heap_alloc_aligned(h, 100, 4096);
+	cr_assert((uintptr_t)p % 4096 == 0);
+	cr_assert_eq(stats_of(h).free_blocks, 2); /* the gap and the top */
+	void *q = heap_alloc(h, 64); /* first fit: into the gap, below p */
+	cr_assert((uint8_t *)q < p);
+	heap_check(h);
+}
+
+/* ---- realloc ---- */
+
+Test(heap_realloc, null_allocates_and_zero_frees)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	struct heap_stats fresh = stats_of(h);
+	void *p = heap_realloc(h, NULL, 100);
+	cr_assert_not_null(p);
+	cr_assert_null(heap_realloc(h, p, 0));
+	struct heap_stats st = stats_of(h);
+	assert_same_stats(&st, &fresh);
+}
+
+Test(heap_realloc, shrinks_in_place_and_frees_the_tail)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	uint8_t *p = heap_alloc(h, 1000);
+	void *guard = heap_alloc(h, 16);
+	memset(p, 7, 1000);
+	size_t free_before = stats_of(h).free_bytes;
+	cr_assert_eq(heap_realloc(h, p, 100), p);
+	cr_assert(stats_of(h).free_bytes >= free_before + 800);
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(p[i], 7);
+	cr_assert_eq(heap_alloc(h, 500), p + 112, "the tail is free memory again");
+	heap_free(h, guard);
+	heap_check(h);
+}
+
+Test(heap_realloc, grows_in_place_into_a_free_successor)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	uint8_t *p = heap_alloc(h, 100), *next = heap_alloc(h, 2000);
+	heap_alloc(h, 16);
+	memset(p, 3, 100);
+	heap_free(h, next);
+	cr_assert_eq(heap_realloc(h, p, 1500), p);
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(p[i], 3);
+	heap_check(h);
+}
+
+Test(heap_realloc, moves_when_it_must_and_keeps_the_contents)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	uint8_t *p = heap_alloc(h, 300);
+	heap_alloc(h, 16); /* p cannot grow in place */
+	for (int i = 0; i < 300; i++)
+		p[i] = (uint8_t)i;
+	uint8_t *q = heap_realloc(h, p, 5000);
+	cr_assert(q && q != p);
+	for (int i = 0; i < 300; i++)
+		cr_assert_eq(q[i], (uint8_t)i);
+	cr_assert(HOST_PANICS(heap_free(h, p)), "the old block was freed by the move");
+	heap_check(h);
+}
+
+Test(heap_realloc, failure_leaves_the_block_untouched)
+{
+	struct heap *h = new_heap(65536);
+	uint8_t *p = heap_alloc(h, 1000);
+	memset(p, 9, 1000);
+	struct heap_stats before = stats_of(h);
+	cr_assert_null(heap_realloc(h, p, 1 << 20));
+	cr_assert_null(heap_realloc(h, p, SIZE_MAX));
+	struct heap_stats after = stats_of(h);
+	assert_same_stats(&before, &after);
+	for (int i = 0; i < 1000; i++)
+		cr_assert_eq(p[i], 9);
+	heap_free(h, p);
+	heap_check(h);
+}
+
+Test(heap_realloc, rejects_bad_pointers_like_free)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	int local;
+	cr_assert(HOST_PANICS(heap_realloc(h, &local, 10)));
+	cr_assert_str_eq(host_panic_message, EXPECT_MSG("krealloc: %p is not a heap pointer", (void *)&local));
+	void *p = heap_alloc(h, 100);
+	heap_free(h, p);
+	cr_assert(HOST_PANICS(heap_realloc(h, p, 10)));
+	cr_assert_str_eq(host_panic_message, EXPECT_MSG("krealloc: %p was already freed", p));
+}
+
+/* ---- the bad-input table, one test per row ---- */
+
+Test(bad_input, kfree_null_does_nothing)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	heap_alloc(h, 10);
+	struct heap_stats before = stats_of(h);
+	heap_free(h, NULL);
+	struct heap_stats after = stats_of(h);
+	assert_same_stats(&before, &after);
+	kheap_attach(region2, 65536);
+	kfree(NULL);
+	kheap_check();
+}
+
+Test(bad_input, kfree_of_a_pointer_outside_the_heap_panics)
+{
+	kheap_attach(region, REGION_BYTES);
+	struct heap_stats st;
+	kheap_stats(&st);
+	int local;
+	void *outside[] = { &local, region2 + 4096, (uint8_t *)st.arena + st.arena_bytes + 16,
+			    (uint8_t *)kheap_instance() + 64, (void *)(uintptr_t)16 };
+	for (size_t i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
+		cr_assert(HOST_PANICS(kfree(outside[i])));
+		cr_assert_str_eq(host_panic_message,
+				 EXPECT_MSG("kfree: %p is not a heap pointer", outside[i]));
+	}
+	kheap_check();
+}
+
+Test(bad_input, kfree_inside_a_block_panics_naming_the_address)
+{
+	kheap_attach(region, REGION_BYTES);
+	uint8_t *p = kmalloc(200);
+	memset(p, 0, 200);
+	for (size_t off = 16; off < 200; off += 48) {
+		cr_assert(HOST_PANICS(kfree(p + off)));
+		cr_assert_str_eq(host_panic_message,
+				 EXPECT_MSG("kfree: %p points inside the block at %p", (void *)(p + off), (void *)p));
+	}
+	kfree(p);
+	kheap_check();
+}
+
+Test(bad_input, forged_headers_inside_a_block_do_not_fool_kfree)
+{
+	kheap_attach(region, REGION_BYTES);
+	uint8_t *p = kmalloc(512);
+	kmalloc(16);
+	/* Every word looks like the header of a used 48-byte block. */
+	for (size_t off = 0; off + 4 <= 512; off += 4)
+		*(uint32_t *)(p + off) = 48 | 1;
+	struct heap_stats before, after;
+	kheap_stats(&before);
+	for (size_t off = 16; off < 512; off += 16) {
+		cr_assert(HOST_PANICS(kfree(p + off)), "offset %zu", off);
+		cr_assert_str_eq(host_panic_message,
+				 EXPECT_MSG("kfree: %p points inside the block at %p", (void *)(p + off), (void *)p));
+	}
+	kheap_stats(&after);
+	assert_same_stats(&before, &after);
+	kfree(p);
+	kheap_check();
+}
+
+Test(bad_input, caller_data_before_a_block_never_passes_for_a_footer)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	uint8_t *f = heap_alloc(h, 100), *u1 = heap_alloc(h, 100), *u2 = heap_alloc(h, 100);
+	heap_alloc(h, 16);
+	heap_free(h, f); /* a free block two blocks before u2 */
+	/* u1's last word claims u2's predecessor is a free block starting where f does. */
+	uint32_t *word = (uint32_t *)(u2 - HEAP_HEADER_SIZE - sizeof(uint32_t));
+	uint32_t saved = *word;
+	*word = (uint32_t)(u2 - f);
+	size_t free_blocks = stats_of(h).free_blocks;
+	heap_free(h, u2);
+	cr_assert_eq(stats_of(h).free_blocks, free_blocks + 1, "u2 must stand alone, not merge across u1");
+	*word = saved; /* repair u1's red zone */
+	heap_check(h);
+	heap_free(h, u1); /* now the three merge */
+	cr_assert_eq(stats_of(h).free_blocks, free_blocks);
+	heap_check(h);
+}
+
+Test(bad_input, kfree_of_a_misaligned_pointer_panics_naming_the_address)
+{
+	kheap_attach(region, REGION_BYTES);
+	uint8_t *p = kmalloc(200);
+	for (size_t off = 1; off < 16; off += 5) {
+		cr_assert(HOST_PANICS(kfree(p + off)));
+		cr_assert_str_eq(host_panic_message,
+				 EXPECT_MSG("kfree: %p is misaligned: no heap block starts there",
+					    (void *)(p + off)));
+	}
+	kfree(p);
+	kheap_check();
+}
+
+Test(bad_input, double_free_panics)
+{
+	kheap_attach(region, REGION_BYTES);
+	void *a = kmalloc(100), *b = kmalloc(100), *c = kmalloc(100);
+	kmalloc(100);
+	kfree(b);
+	cr_assert(HOST_PANICS(kfree(b)), "a lone free block");
+	cr_assert_str_eq(host_panic_message, EXPECT_MSG("double free of %p", b));
+	kfree(a);
+	kfree(c); /* b is now in the middle of one merged free block */
+	cr_assert(HOST_PANICS(kfree(b)), "a block merged into its neighbours");
+	cr_assert_str_eq(host_panic_message, EXPECT_MSG("double free of %p", b));
+	cr_assert(HOST_PANICS(kfree(c)));
+	cr_assert_str_eq(host_panic_message, EXPECT_MSG("double free of %p", c));
+	kheap_check();
+}
+
+Test(bad_input, one_byte_overflow_is_caught_at_kfree)
+{
+	kheap_attach(region, REGION_BYTES);
+	for (size_t n = 1; n < 70; n += 3) {
+		uint8_t *p = kmalloc(n);
+		p[n] = 'x';
+		cr_assert(HOST_PANICS(kfree(p)), "size %zu", n);
+		cr_assert_str_eq(host_panic_message,
+				 EXPECT_MSG("heap: overflow past block %p (%zu bytes requested): "
+					    "red zone changed at %p", (void *)p, n, (void *)(p + n)));
+		p[n] = HEAP_REDZONE_BYTE; /* repair, then it frees cleanly */
+		kfree(p);
+	}
+	kheap_check();
+}
+
+Test(bad_input, one_byte_overflow_is_caught_by_kheap_check)
+{
+	kheap_attach(region, REGION_BYTES);
+	uint8_t *p = kmalloc(30);
+	kmalloc(30);
+	p[30] = 0;
+	cr_assert(HOST_PANICS(kheap_check()));
+	cr_assert_str_eq(host_panic_message,
+			 EXPECT_MSG("heap: overflow past block %p (30 bytes requested): "
+				    "red zone changed at %p", (void *)p, (void *)(p + 30)));
+}
+
+Test(bad_input, kmalloc_zero_returns_null_and_takes_nothing)
+{
+	kheap_attach(region, REGION_BYTES);
+	struct heap_stats before, after;
+	kheap_stats(&before);
+	cr_assert_null(kmalloc(0));
+	cr_assert_null(kcalloc(0, 0));
+	cr_assert_null(kmalloc_aligned(0, 64));
+	kheap_stats(&after);
+	assert_same_stats(&before, &after);
+}
+
+Test(bad_input, sizes_that_overflow_return_null_and_leave_the_heap_untouched)
+{
+	kheap_attach(region, REGION_BYTES);
+	kmalloc(100);
+	struct heap_stats before, after;
+	kheap_stats(&before);
+	cr_assert_null(kcalloc(SIZE_MAX / 2, 4));
+	cr_assert_null(kcalloc(4, SIZE_MAX / 2));
+	cr_assert_null(kcalloc((size_t)1 << (sizeof(size_t) * 4), (size_t)1 << (sizeof(size_t) * 4)));
+	cr_assert_null(kmalloc(SIZE_MAX));
+	cr_assert_null(kmalloc(SIZE_MAX - HEAP_HEADER_SIZE));
+	cr_assert_null(kmalloc(HEAP_MAX_ARENA + 1));
+	cr_assert_null(kmalloc_aligned(SIZE_MAX - 100, 4096));
+	cr_assert_null(kmalloc_aligned(100, (size_t)1 << (sizeof(size_t) * 8 - 1)));
+	kheap_stats(&after);
+	assert_same_stats(&before, &after);
+	kheap_check();
+}
+
+Test(bad_input, exhaustion_returns_null_consistently_and_recovers)
+{
+	kheap_attach(region, 65536);
+	static void *p[2000];
+	size_t n = 0;
+	while ((p[n] = kmalloc(100 + n % 50)) != NULL)
+		n++;
+	cr_assert(n > 100);
+	kheap_check();
+	for (int i = 0; i < 5; i++)
+		cr_assert_null(kmalloc(100));
+	kfree(p[n / 2]);
+	cr_assert_eq(kmalloc(100), p[n / 2], "the freed block serves the next request");
+	cr_assert_null(kmalloc(100));
+	for (size_t i = 0; i < n; i++)
+		kfree(p[i]);
+	kheap_check();
+	struct heap_stats st;
+	kheap_stats(&st);
+	cr_assert_eq(st.used_blocks, 0);
+	cr_assert_not_null(kmalloc(st.largest_request));
+}
+
+Test(bad_input, aligned_allocation_with_a_non_power_of_two_alignment_returns_null)
+{
+	kheap_attach(region, REGION_BYTES);
+	struct heap_stats before, after;
+	kheap_stats(&before);
+	size_t bad[] = { 0, 3, 24, 48, 100, 4095, 4097, 12288 };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_null(kmalloc_aligned(64, bad[i]), "alignment %zu", bad[i]);
+	kheap_stats(&after);
+	assert_same_stats(&before, &after);
+}
+
+Test(bad_input, use_after_free_is_caught_when_the_block_is_handed_out_again)
+{
+	kheap_attach(region, REGION_BYTES);
+	uint8_t *p = kmalloc(256);
+	kmalloc(16);
+	kfree(p);
+	p[100] = 1; /* a dangling write */
+	uint8_t *q;
+	cr_assert(HOST_PANICS(q = kmalloc(256)));
+	(void)q;
+	cr_assert_str_eq(host_panic_message,
+			 EXPECT_MSG("heap: use after free: freed memory at %p (now block %p) was written to",
+				    (void *)(p + 100), (void *)p));
+}
+
+Test(bad_input, use_after_free_is_caught_by_kheap_check)
+{
+	kheap_attach(region, REGION_BYTES);
+	uint8_t *p = kmalloc(256);
+	kmalloc(16);
+	kfree(p);
+	p[255] = 0;
+	cr_assert(HOST_PANICS(kheap_check()));
+	cr_assert_str_eq(host_panic_message,
+			 EXPECT_MSG("heap_check: free block %p was written to at %p (use after free)",
+				    (void *)p, (void *)(p + 255)));
+}
+
+/* ---- heap_check notices damage ---- */
+
+static uint32_t *header_of(void *p)
+{
+	return (uint32_t *)((uint8_t *)p - sizeof(uint32_t));
+}
+
+Test(heap_check, passes_a_healthy_heap_and_names_a_bad_size)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	uint8_t *p = heap_alloc(h, 100);
+	heap_alloc(h, 100);
+	heap_check(h);
+	*header_of(p) += 16 * 1000;
+	cr_assert(HOST_PANICS(heap_check(h)));
+	cr_assert(strstr(host_panic_message, "heap_check: ") == host_panic_message);
+}
+
+Test(heap_check, notices_unknown_header_flags)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	uint8_t *a = heap_alloc(h, 100), *b = heap_alloc(h, 100);
+	(void)a;
+	*header_of(b) |= 2;
+	cr_assert(HOST_PANICS(heap_check(h)));
+	cr_assert_str_eq(host_panic_message,
+			 EXPECT_MSG("heap_check: block %p has unknown header flags (0x%x)", (void *)b,
+				    *header_of(b)));
+}
+
+Test(heap_check, notices_a_damaged_footer)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	uint8_t *a = heap_alloc(h, 100), *b = heap_alloc(h, 100);
+	heap_free(h, a);
+	*(uint32_t *)(b - HEAP_HEADER_SIZE - sizeof(uint32_t)) ^= 0x100; /* a's footer */
+	cr_assert(HOST_PANICS(heap_check(h)));
+	cr_assert_str_eq(host_panic_message,
+			 EXPECT_MSG("heap_check: free block %p has a footer that disagrees with its size", (void *)a));
+}
+
+Test(heap_check, notices_a_header_marked_used_behind_the_bitmaps_back)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	uint8_t *a = heap_alloc(h, 100);
+	heap_alloc(h, 100);
+	heap_free(h, a);
+	*header_of(a) |= 1;
+	cr_assert(HOST_PANICS(heap_check(h)));
+	cr_assert_str_eq(host_panic_message,
+			 EXPECT_MSG("heap_check: block %p is used but the bitmaps disagree", (void *)a));
+}
+
+/* ---- dump ---- */
+
+Test(heap_dump, lists_every_block)
+{
+	struct heap *h = new_heap(65536);
+	void *a = heap_alloc(h, 100);
+	heap_alloc(h, 200);
+	heap_free(h, a);
+	static char out[4096];
+	host_console_capture(out, sizeof(out));
+	heap_dump(h);
+	host_console_release();
+	char line[128];
+	ksnprintf(line, sizeof(line), "  %p %10u free\n", a, 112u);
+	cr_assert(strstr(out, line) != NULL, "%s", out);
+	cr_assert(strstr(out, "1 used blocks") != NULL, "%s", out);
+	cr_assert(strstr(out, "2 free blocks") != NULL, "%s", out);
+}
+
+/* ---- the global instance ---- */
+
+Test(kheap, calls_before_attach_panic)
+{
+	cr_assert_null(kheap_instance());
+	cr_assert(HOST_PANICS(kmalloc(10)));
+	cr_assert_str_eq(host_panic_message, "kheap: used before kheap_attach()");
+}
+
+Test(kheap, the_kernel_api_works_on_an_attached_buffer)
+{
+	cr_assert_not_null(kheap_attach(region, REGION_BYTES));
+	char *s = kmalloc(32);
+	strcpy(s, "hello");
+	s = krealloc(s, 4000);
+	cr_assert_str_eq(s, "hello");
+	int *z = kcalloc(10, sizeof(int));
+	void *page = kmalloc_aligned(100, 4096);
+	cr_assert((uintptr_t)page % 4096 == 0);
+	cr_assert_eq(z[9], 0);
+	kfree(s);
+	kfree(z);
+	kfree(page);
+	kheap_check();
+	struct heap_stats st;
+	kheap_stats(&st);
+	cr_assert_eq(st.used_blocks, 0);
+	cr_assert(HOST_PANICS(kheap_attach(region, 64)));
+}
+
+/* ---- differential: the heap against the linear reference ---- */
+
+static uint8_t diff_ref[REGION_BYTES + HEAP_DIFF_MAX_ALIGN];
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* A size: mostly small, some large, some absurd. */
+static size_t random_size(uint64_t *s)
+{
+	uint64_t r = rng_next(s);
+	switch (r % 16) {
+	case 0:
+		return 0;
+	case 1:
+		return (size_t)(r >> 8) % 20000;
+	case 2:
+		return r % 64 == 0 ? SIZE_MAX - (r >> 8) % 64 : (size_t)(r >> 8) % 4096;
+	default:
+		return (size_t)(r >> 8) % 300 + 1;
+	}
+}
+
+static void run_differential(size_t heap_bytes, uint64_t seed, unsigned steps, unsigned check_every)
+{
+	static struct heap_diff d;
+	uint64_t s = seed;
+	cr_assert(heap_diff_init(&d, region, heap_bytes, diff_ref, sizeof(diff_ref)));
+	d.check_every_step = check_every == 1;
+	for (unsigned i = 0; i < steps; i++) {
+		uint64_t r = rng_next(&s);
+		unsigned slot = (unsigned)(r >> 32) % HEAP_DIFF_SLOTS;
+		static const enum heap_diff_op mix[10] = {
+			HEAP_DIFF_FREE, HEAP_DIFF_FREE, HEAP_DIFF_FREE, HEAP_DIFF_ALLOC, HEAP_DIFF_ALLOC,
+			HEAP_DIFF_ALLOC, HEAP_DIFF_CALLOC, HEAP_DIFF_ALIGNED, HEAP_DIFF_REALLOC,
+			HEAP_DIFF_REALLOC,
+		};
+		enum heap_diff_op op = mix[r % 10];
+		size_t size = random_size(&s), arg = 0;
+		if (op == HEAP_DIFF_CALLOC)
+			arg = r % 97 == 0 ? SIZE_MAX / 3 : (size_t)(r >> 16) % 8;
+		if (op == HEAP_DIFF_ALIGNED)
+			arg = r % 13 == 0 ? (size_t)(r >> 20) % 5000 : (size_t)1 << ((r >> 20) % 17);
+		if (op == HEAP_DIFF_CALLOC && size > 4096)
+			size %= 512;
+		const char *bad = heap_diff_step(&d, op, slot, size, arg);
+		cr_assert_null(bad, "%s", bad);
+		if (check_every > 1 && i % check_every == 0)
+			heap_check(d.heap);
+	}
+	cr_assert(d.nulls > steps / 100, "the run should exhaust the heap now and then (%u NULLs)", d.nulls);
+	const char *bad = heap_diff_drain(&d);
+	cr_assert_null(bad, "%s", bad);
+	cr_assert_eq(stats_of(d.heap).used_blocks, 0);
+}
+
+Test(differential, small_heap_checked_after_every_step)
+{
+	for (uint64_t seed = 1; seed <= 12; seed++)
+		run_differential(24 * 1024, seed * 0x9e3779b97f4a7c15ull, 20000, 1);
+}
+
+Test(differential, medium_heap)
+{
+	for (uint64_t seed = 1; seed <= 6; seed++)
+		run_differential(256 * 1024, seed * 0xd1b54a32d192ed03ull, 60000, 40);
+}
+
+Test(differential, one_mib_heap)
+{
+	run_differential(REGION_BYTES, 0x2545f4914f6cdd1dull, 100000, 500);
+}
