@@ -10,9 +10,10 @@
 
 struct boot_info boot_info;
 
-extern char __kernel_start[], __kernel_end[];
+extern char __kernel_start[], __kernel_ro_end[], __kernel_end[];
 
 phys_addr_t kernel_phys_start(void) { return (phys_addr_t)(uintptr_t)__kernel_start; }
+phys_addr_t kernel_phys_ro_end(void) { return (phys_addr_t)(uintptr_t)__kernel_ro_end; }
 phys_addr_t kernel_phys_end(void) { return (phys_addr_t)(uintptr_t)__kernel_end; }
 
 /* Loader data lies below 4 GiB and paging is off: its address is its pointer. */

@@ -96,5 +96,7 @@ void boot_log_print(const struct boot_info *info);
 /* The kernel image's physical extent, from the linker script. */
 phys_addr_t kernel_phys_start(void);
 phys_addr_t kernel_phys_end(void);
+/* The end of its read-only part (text, rodata): [start, ro_end) never needs writing. */
+phys_addr_t kernel_phys_ro_end(void);
 
 #endif

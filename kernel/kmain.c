@@ -11,6 +11,7 @@
 #include "kernel/kheap_init.h"
 #include "kernel/ktest.h"
 #include "kernel/pmm_boot.h"
+#include "kernel/vmm_boot.h"
 #include "lib/kprintf.h"
 
 static void log_cpu(const struct cpu_info *cpu)
@@ -38,6 +39,7 @@ void kmain(uint32_t magic, uint32_t info_phys)
 	log_cpu(&boot_cpu);
 	kheap_init(&boot_info);
 	pmm_boot_init();
+	vmm_boot_init();
 
 	if (ktest_mode) {
 		int failures = ktest_run(NULL);

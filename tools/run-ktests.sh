@@ -2,7 +2,8 @@
 # Boots the test ISO in QEMU once and judges the kernel tests.
 #   tools/run-ktests.sh ISO MEMORY [extra QEMU arguments...]
 # Passes only when QEMU exits with the kernel's pass code (33) AND the serial
-# log ends its test run with "N passed, 0 failed". Anything else fails: the
+# log ends its test run with "N passed, 0 failed" (and, when KTEST_EXPECT is
+# set, has a line matching that extended regex: proof a boot-specific path ran). Anything else fails: the
 # fail code (35: a test failed or the kernel panicked), 0 (a triple fault
 # resets the machine, and -no-reboot turns that into exit 0), or the timeout.
 set -uo pipefail
@@ -30,6 +31,9 @@ verdict=
 case $status in
 33) if [[ $summary =~ ^([0-9]+)\ passed,\ 0\ failed$ ]] && ((BASH_REMATCH[1] > 0)); then
 	verdict=pass
+	if [ -n "${KTEST_EXPECT:-}" ] && ! tr -d '\r' <"$log" | grep -Eq "$KTEST_EXPECT"; then
+		verdict="the log has no line matching '$KTEST_EXPECT'"
+	fi
     else
 	verdict="QEMU exited with the pass code but the log has no '<N> passed, 0 failed' line"
     fi ;;

@@ -16,11 +16,15 @@ struct __attribute__((packed)) idt_gate {
 
 #define IDT_INTERRUPT_GATE_32 0x8e /* present, ring 0, 32-bit interrupt gate */
 
-/* Flat 4 GiB segments: null, ring-0 code (0x08), ring-0 data (0x10). */
+/*
+ * Flat 4 GiB segments: null, ring-0 code (0x08), ring-0 data (0x10). The
+ * accessed bits are set up front: the table sits in .rodata, which paging
+ * maps read-only, and the CPU would otherwise write them on a segment load.
+ */
 static const uint64_t gdt[] = {
 	0,
-	0x00cf9a000000ffffull,
-	0x00cf92000000ffffull,
+	0x00cf9b000000ffffull,
+	0x00cf93000000ffffull,
 };
 
 static struct idt_gate idt[256];
