@@ -12,6 +12,7 @@
 # (tools/ensure-deps.sh).
 
 .DEFAULT_GOAL := all
+SHELL := /bin/bash
 .DELETE_ON_ERROR:
 .SECONDARY:
 MAKEFLAGS += --no-builtin-rules
@@ -175,7 +176,7 @@ $(CONSOLE_DRIVER): tests/console/driver.c
 QEMU_RUN_FLAGS := -m 128M -display none -no-reboot \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04
 
-.PHONY: run test host-test kernel-test console-test bench fuzz debug clean deps-kernel deps-test
+.PHONY: run test host-test kernel-test console-test bench pictures fuzz debug clean deps-kernel deps-test
 
 deps-kernel:
 	@tools/ensure-deps.sh kernel iso qemu
@@ -212,10 +213,31 @@ console-test: $(ISO_RUN) $(CONSOLE_DRIVER)
 	@$(CONSOLE_DRIVER) tests/console/session.txt -- qemu-system-i386 \
 		-cdrom $(ISO_RUN) -boot d $(QEMU_RUN_FLAGS) -monitor none -serial stdio
 
+MKSVG := $(B)/tools/mksvg
+$(MKSVG): tools/mksvg.c
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(HOST_CC) -std=gnu11 -O1 -g $(WARNINGS) -o $@ $< -lm
+
+# Every benchmark, its output kept in build/bench/results.txt and charted in
+# build/bench/bench.svg (make pictures copies the chart into docs/).
 bench:
 	@tools/ensure-deps.sh host-test
-	@$(MAKE) --no-print-directory $(BENCHES)
-	@set -e; for b in $(BENCHES); do $$b; done
+	@$(MAKE) --no-print-directory $(BENCHES) $(MKSVG)
+	@set -eo pipefail; for b in $(BENCHES); do $$b; done | tee $(B)/bench/results.txt
+	@$(MKSVG) bench $(B)/bench/results.txt $(B)/bench/bench.svg
+
+# The pictures the README shows: a 5 GiB boot driven through the console,
+# its memdump turned into SVG; plus the latest benchmark chart, if any.
+pictures: deps-kernel
+	@$(MAKE) --no-print-directory $(ISO_RUN) $(CONSOLE_DRIVER) $(MKSVG)
+	@mkdir -p docs/pictures $(B)/logs
+	CONSOLE_TRANSCRIPT=1 $(CONSOLE_DRIVER) tests/console/pictures.txt -- qemu-system-i386 \
+		-cdrom $(ISO_RUN) -boot d -m 5G -display none -no-reboot -monitor none \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial stdio >$(B)/logs/pictures.log
+	$(MKSVG) memdump $(B)/logs/pictures.log docs/pictures
+	@if [ -f $(B)/bench/bench.svg ]; then cp $(B)/bench/bench.svg docs/pictures/bench.svg; \
+		echo "copied $(B)/bench/bench.svg"; else echo "no $(B)/bench/bench.svg: run make bench first"; fi
 
 fuzz:
 	@tools/ensure-deps.sh fuzz

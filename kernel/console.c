@@ -7,12 +7,19 @@
 
 #include "arch/x86/qemu.h"
 #include "arch/x86/serial.h"
+#include "arch/x86/trap.h"
 #include "kernel/boot.h"
 #include "kernel/ktest.h"
+#include "kernel/memdump.h"
+#include "kernel/recover.h"
+#include "kernel/vmm_boot.h"
 #include "lib/kprintf.h"
 #include "lib/lineedit.h"
 #include "lib/parse.h"
 #include "lib/string.h"
+#include "mm/heap.h"
+#include "mm/pmm.h"
+#include "mm/vmm.h"
 
 #define PROMPT "mio> "
 #define MAX_WORDS 8
@@ -39,15 +46,341 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 	return -MIO_EINVAL;
 }
 
+/* Parses argv[i] as a number no larger than max, naming the argument in the error. */
+static int number_arg(char **argv, int i, const char *what, uint64_t max, uint64_t *out)
+{
+	if (parse_u64(argv[i], out) < 0)
+		return usage_error("%s: '%s' is not a number (decimal, 0x hex, or a K/M/G suffix)",
+				   what, argv[i]);
+	if (*out > max)
+		return usage_error("%s: 0x%llx is too large (at most 0x%llx)", what, *out, max);
+	return 0;
+}
+
+/*
+ * Runs fn(arg) and reports a panic or CPU fault it raises as an error
+ * instead of stopping the kernel. Used where the managers' own validation
+ * panics on bad input (kfree, free) - they check before they change
+ * anything - and for deliberate accesses through the person's mappings.
+ */
+static int run_guarded(const char *what, void (*fn)(void *), void *arg)
+{
+	struct trap_record rec;
+
+	switch (run_catching(fn, arg, &rec)) {
+	case TRAP_NONE:
+		return 0;
+	case TRAP_PANIC:
+		kprintf("error: %s refused: %s\n", what, rec.message);
+		return -MIO_EINVAL;
+	default:
+		kprintf("error: %s: %s at EIP %p", what, x86_exception_name(rec.vector),
+			(void *)(uintptr_t)rec.eip);
+		if (rec.vector == X86_VEC_PF)
+			kprintf(", address %p (%s, %s)", (void *)(uintptr_t)rec.cr2,
+				rec.error_code & PF_ERR_PRESENT ? "protection" : "not present",
+				rec.error_code & PF_ERR_WRITE ? "write" : "read");
+		kprintf("\n");
+		return -MIO_EINVAL;
+	}
+}
+
+static int vmm_result(const char *what, int err)
+{
+	if (err)
+		kprintf("error: %s: %s\n", what, mio_strerror(err));
+	return err;
+}
+
+/* ---- the heap ---- */
+
+static int cmd_heap(int argc, char **argv)
+{
+	struct heap_stats st;
+	(void)argc;
+	(void)argv;
+	kheap_stats(&st);
+	kprintf("heap: arena %p, %zu bytes (+%zu of metadata before it)\n", st.arena,
+		st.arena_bytes, st.metadata_bytes);
+	kprintf("heap: %zu used blocks (%zu bytes), %zu free blocks (%zu bytes)\n", st.used_blocks,
+		st.used_bytes, st.free_blocks, st.free_bytes);
+	kprintf("heap: largest free block %zu bytes; largest kmalloc() that fits now %zu; "
+		"%zu bytes of header per block\n", st.largest_free, st.largest_request,
+		st.header_bytes);
+	return 0;
+}
+
+static int cmd_heapdump(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	kheap_dump();
+	return 0;
+}
+
+static int cmd_kmalloc(int argc, char **argv)
+{
+	uint64_t size;
+	(void)argc;
+	if (number_arg(argv, 1, "kmalloc", SIZE_MAX, &size))
+		return -MIO_EINVAL;
+	void *p = kmalloc((size_t)size);
+	if (!p) {
+		kprintf("kmalloc(%llu) = NULL: %s\n", size,
+			size == 0 ? "a request for 0 bytes gets no block" : "no free block that large");
+		return -MIO_ENOMEM;
+	}
+	kprintf("kmalloc(%llu) = %p\n", size, p);
+	return 0;
+}
+
+static void kfree_trampoline(void *p)
+{
+	kfree(p);
+}
+
+static int cmd_kfree(int argc, char **argv)
+{
+	uint64_t addr;
+	(void)argc;
+	if (number_arg(argv, 1, "kfree", UINTPTR_MAX, &addr))
+		return -MIO_EINVAL;
+	int err = run_guarded("kfree", kfree_trampoline, (void *)(uintptr_t)addr);
+	if (!err)
+		kprintf("kfree(%p): done\n", (void *)(uintptr_t)addr);
+	kheap_check(); /* a refusal must have left the heap as it was */
+	return err;
+}
+
+/* ---- physical frames ---- */
+
+static int cmd_frames(int argc, char **argv)
+{
+	struct pmm_region_stats regions[8];
+	struct pmm_stats total;
+	(void)argc;
+	(void)argv;
+	size_t n = pmm_stats(&kernel_pmm, &total, regions, ARRAY_SIZE(regions));
+	for (size_t i = 0; i < MIN(n, ARRAY_SIZE(regions)); i++) {
+		const struct pmm_stats *s = &regions[i].stats;
+		kprintf("region [0x%09llx-0x%09llx): %llu frames: %llu free, %llu allocated, %llu reserved; "
+			"largest free run %llu\n", regions[i].start, regions[i].end, s->total, s->free,
+			s->allocated, s->reserved, s->largest_free_run);
+	}
+	kprintf("total: %llu frames (%llu MiB): %llu free, %llu allocated, %llu reserved\n",
+		total.total, total.total >> 8, total.free, total.allocated, total.reserved);
+	return 0;
+}
+
+static int cmd_alloc(int argc, char **argv)
+{
+	uint64_t n;
+	(void)argc;
+	if (number_arg(argv, 1, "alloc", SIZE_MAX, &n))
+		return -MIO_EINVAL;
+	if (n == 0)
+		return usage_error("alloc: the number of frames must be at least 1");
+	void *p = pmm_alloc_frame((size_t)n);
+	if (!p) {
+		kprintf("alloc(%llu) = NULL: no run of %llu free frames below 4 GiB\n", n, n);
+		return -MIO_ENOMEM;
+	}
+	kprintf("alloc(%llu) = 0x%llx (%llu KiB)\n", n, (phys_addr_t)(uintptr_t)p, n * 4);
+	return 0;
+}
+
+struct free_request {
+	phys_addr_t addr;
+	size_t frames;
+};
+
+static void free_trampoline(void *arg)
+{
+	struct free_request *r = arg;
+	r->frames = pmm_free_phys(&kernel_pmm, r->addr);
+}
+
+static int cmd_free(int argc, char **argv)
+{
+	struct free_request r = { 0, 0 };
+	(void)argc;
+	if (number_arg(argv, 1, "free", UINT64_MAX, &r.addr))
+		return -MIO_EINVAL;
+	int err = run_guarded("free", free_trampoline, &r);
+	if (!err)
+		kprintf("free(0x%llx): %zu frames back\n", r.addr, r.frames);
+	pmm_check(&kernel_pmm);
+	return err;
+}
+
+/* ---- virtual memory ---- */
+
+static int flags_arg(const char *word, uint32_t *flags, bool *large)
+{
+	if (!strcmp(word, "4m"))
+		*large = true;
+	else if (!strcmp(word, "ro"))
+		*flags &= ~VMM_WRITABLE;
+	else if (!strcmp(word, "user"))
+		*flags |= VMM_USER;
+	else if (!strcmp(word, "wt"))
+		*flags |= VMM_WRITE_THROUGH;
+	else if (!strcmp(word, "nocache"))
+		*flags |= VMM_CACHE_DISABLE;
+	else if (!strcmp(word, "global"))
+		*flags |= VMM_GLOBAL;
+	else
+		return usage_error("map: unknown option '%s' (4m, ro, user, wt, nocache, global)", word);
+	return 0;
+}
+
+static int cmd_map(int argc, char **argv)
+{
+	uint64_t virt, phys;
+	uint32_t flags = VMM_WRITABLE;
+	bool large = false;
+
+	if (number_arg(argv, 1, "map VIRT", UINT32_MAX, &virt) ||
+	    number_arg(argv, 2, "map PHYS", UINT64_MAX, &phys))
+		return -MIO_EINVAL;
+	for (int i = 3; i < argc; i++) {
+		if (flags_arg(argv[i], &flags, &large))
+			return -MIO_EINVAL;
+	}
+	int err = large ? vmm_alloc_page_4mib((virt_addr_t)virt, phys, flags)
+			: vmm_alloc_page((virt_addr_t)virt, phys, flags);
+	if (vmm_result("map", err))
+		return err;
+	kprintf("mapped 0x%08llx -> 0x%llx (%s%s)\n", virt, phys, large ? "4 MiB" : "4 KiB",
+		flags & VMM_WRITABLE ? ", writable" : ", read-only");
+	return 0;
+}
+
+static int cmd_unmap(int argc, char **argv)
+{
+	uint64_t virt;
+	(void)argc;
+	if (number_arg(argv, 1, "unmap", UINT32_MAX, &virt))
+		return -MIO_EINVAL;
+	int err = vmm_free_page((virt_addr_t)virt);
+	if (vmm_result("unmap", err))
+		return err;
+	kprintf("unmapped 0x%08llx (the frame behind it is still yours)\n", virt);
+	return 0;
+}
+
+static int cmd_translate(int argc, char **argv)
+{
+	uint64_t virt;
+	(void)argc;
+	if (number_arg(argv, 1, "translate", UINT32_MAX, &virt))
+		return -MIO_EINVAL;
+	phys_addr_t phys = vmm_translate((virt_addr_t)virt);
+	if (phys == VMM_PHYS_NONE) {
+		kprintf("0x%08llx is not mapped\n", virt);
+		return -MIO_ENOENT;
+	}
+	kprintf("0x%08llx -> 0x%llx\n", virt, phys);
+	return 0;
+}
+
+static void print_entry_flags(uint32_t e)
+{
+	kprintf("%s%s%s%s%s%s%s", e & PTE_W ? " writable" : " read-only",
+		e & PTE_U ? " user" : " supervisor", e & PTE_PWT ? " write-through" : "",
+		e & PTE_PCD ? " uncached" : "", e & PTE_A ? " accessed" : "",
+		e & PTE_D ? " dirty" : "", e & PTE_G ? " global" : "");
+}
+
+/* Decodes the entries the MMU walks for virt, read through the recursive slot. */
+static int cmd_pt(int argc, char **argv)
+{
+	uint64_t virt;
+	(void)argc;
+	if (number_arg(argv, 1, "pt", UINT32_MAX, &virt))
+		return -MIO_EINVAL;
+	const pde_t *pd = (const pde_t *)(uintptr_t)VMM_DIRECTORY_WINDOW;
+	unsigned i = pdx((uint32_t)virt), j = ptx((uint32_t)virt);
+	pde_t pde = pd[i];
+
+	kprintf("0x%08llx: directory slot %u, table slot %u, offset 0x%03llx\n", virt, i, j,
+		virt & (PAGE_SIZE - 1));
+	kprintf("  PDE[%u] = 0x%08x:", i, pde);
+	if (!entry_present(pde)) {
+		kprintf(" not present\n");
+		return 0;
+	}
+	if (pde_is_large(pde)) {
+		kprintf(" 4 MiB page at phys 0x%llx", pde_large_phys(pde));
+		print_entry_flags(pde);
+		kprintf("\n");
+		return 0;
+	}
+	kprintf(" page table at phys 0x%llx%s\n", pde_table_phys(pde),
+		i == VMM_RECURSIVE_PDX ? " (the directory itself: the recursive slot)" : "");
+	const pte_t *pt = (const pte_t *)(uintptr_t)(VMM_TABLE_WINDOW + i * PAGE_SIZE);
+	pte_t pte = pt[j];
+	kprintf("  PTE[%u] = 0x%08x:", j, pte);
+	if (!entry_present(pte)) {
+		kprintf(" not present\n");
+		return 0;
+	}
+	kprintf(" 4 KiB page at phys 0x%llx", pte_phys(pte));
+	print_entry_flags(pte);
+	kprintf("\n");
+	return 0;
+}
+
+struct access {
+	volatile uint32_t *addr;
+	uint32_t value;
+	bool write;
+};
+
+static void access_trampoline(void *arg)
+{
+	struct access *a = arg;
+	if (a->write)
+		*a->addr = a->value;
+	else
+		a->value = *a->addr;
+}
+
+static int cmd_read_write(int argc, char **argv)
+{
+	uint64_t addr, value = 0;
+	struct access a = { .write = argc == 3 };
+
+	if (number_arg(argv, 1, argv[0], UINT32_MAX - 3, &addr) ||
+	    (a.write && number_arg(argv, 2, "value", UINT32_MAX, &value)))
+		return -MIO_EINVAL;
+	if (addr % 4)
+		return usage_error("%s: 0x%llx is not 4-byte aligned", argv[0], addr);
+	a.addr = (volatile uint32_t *)(uintptr_t)addr;
+	a.value = (uint32_t)value;
+	if (run_guarded(argv[0], access_trampoline, &a))
+		return -MIO_EINVAL;
+	kprintf("[0x%08llx] %s 0x%08x\n", addr, a.write ? "<-" : "=", a.value);
+	return 0;
+}
+
+static int cmd_memdump(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	memdump_print();
+	return 0;
+}
+
 static int cmd_help(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
 	kprintf("commands:\n");
 	for (const struct command *c = commands; c->name; c++) {
-		char left[40];
+		char left[64];
 		ksnprintf(left, sizeof(left), "%s %s", c->name, c->usage);
-		kprintf("  %-28s %s\n", left, c->help);
+		kprintf("  %-20s %s\n", left, c->help);
 	}
 	kprintf("numbers: decimal, 0x hex, or with a K/M/G suffix (4K, 0x2M)\n");
 	return 0;
@@ -77,7 +410,22 @@ static int cmd_halt(int argc, char **argv)
 
 static const struct command commands[] = {
 	{ "help", "", "this list", 0, 0, cmd_help },
-	{ "mem", "", "the loader's memory map, kernel extent, modules", 0, 0, cmd_mem },
+	{ "mem", "", "the loader's memory map, raw and sanitised", 0, 0, cmd_mem },
+	{ "heap", "", "heap statistics", 0, 0, cmd_heap },
+	{ "heapdump", "", "every heap block", 0, 0, cmd_heapdump },
+	{ "kmalloc", "SIZE", "allocate SIZE bytes from the heap", 1, 1, cmd_kmalloc },
+	{ "kfree", "ADDR", "free a heap block", 1, 1, cmd_kfree },
+	{ "frames", "", "physical frames per region", 0, 0, cmd_frames },
+	{ "alloc", "N", "allocate N contiguous 4 KiB frames", 1, 1, cmd_alloc },
+	{ "free", "ADDR", "free the frames allocated at ADDR", 1, 1, cmd_free },
+	{ "map", "VIRT PHYS [4m] [ro|user|wt|nocache|global]...",
+	  "map a 4 KiB (or 4 MiB) page, writable unless ro", 2, 7, cmd_map },
+	{ "unmap", "VIRT", "unmap the page at VIRT", 1, 1, cmd_unmap },
+	{ "translate", "VIRT", "the physical address VIRT maps to", 1, 1, cmd_translate },
+	{ "pt", "VIRT", "decode the directory and table entries for VIRT", 1, 1, cmd_pt },
+	{ "read", "ADDR", "read the 32-bit word at ADDR", 1, 1, cmd_read_write },
+	{ "write", "ADDR VALUE", "write a 32-bit word at ADDR", 2, 2, cmd_read_write },
+	{ "memdump", "", "the memory picture data (see tools/mksvg.c)", 0, 0, cmd_memdump },
 	{ "test", "[FILTER]", "run the kernel tests (those whose name contains FILTER)", 0, 1, cmd_test },
 	{ "halt", "", "leave QEMU", 0, 0, cmd_halt },
 	{ NULL, NULL, NULL, 0, 0, NULL },

@@ -9,6 +9,7 @@
 #include "kernel/boot.h"
 #include "kernel/console.h"
 #include "kernel/kheap_init.h"
+#include "kernel/memdump.h"
 #include "kernel/ktest.h"
 #include "kernel/pmm_boot.h"
 #include "kernel/vmm_boot.h"
@@ -45,5 +46,6 @@ void kmain(uint32_t magic, uint32_t info_phys)
 		int failures = ktest_run(NULL);
 		qemu_exit(failures == 0 ? QEMU_EXIT_PASS : QEMU_EXIT_FAIL);
 	}
+	memdump_print(); /* once at boot: tools/mksvg.c turns it into pictures */
 	console_run();
 }

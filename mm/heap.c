@@ -795,6 +795,12 @@ void heap_check(const struct heap *h)
 	check_tree(h);
 }
 
+void heap_walk(const struct heap *h, heap_block_fn fn, void *arg)
+{
+	for (gran_t g = 0; g < h->granules; g += block_size(h, g) / HEAP_GRANULE)
+		fn(block_addr(h, g), block_size(h, g), block_used(h, g), arg);
+}
+
 void heap_dump(const struct heap *h)
 {
 	struct heap_stats st;

@@ -189,6 +189,12 @@ void heap_check(const struct heap *h);
 /* Prints the block list (address, size, used/free) and a summary with kprintf. */
 void heap_dump(const struct heap *h);
 
+/* Receives one block: its first byte (header included), its size, whether it is allocated. */
+typedef void (*heap_block_fn)(void *start, size_t bytes, bool used, void *arg);
+
+/* Calls fn for every block in address order; the blocks tile the arena. fn must not allocate. */
+void heap_walk(const struct heap *h, heap_block_fn fn, void *arg);
+
 /*
  * The kernel's heap: one global instance behind the classic names. The
  * kernel attaches it early in boot (kernel/kheap_init.c); host tests may

@@ -863,7 +863,29 @@ static size_t run_end(const struct pmm_region *r, size_t i, enum pmm_frame_state
 	}
 }
 
-static void dump_runs(const struct pmm_region *r, size_t max_runs)
+/* Calls fn for each run of one region, in address order. */
+static void region_walk_runs(const struct pmm_region *r, pmm_run_fn fn, void *arg)
+{
+	for (size_t i = 0; i < r->frames;) {
+		enum pmm_frame_state st = frame_state(r, i);
+		size_t end = run_end(r, i, st);
+		fn(r->base + ((phys_addr_t)i << PAGE_SHIFT), r->base + ((phys_addr_t)end << PAGE_SHIFT),
+		   st, arg);
+		i = end;
+	}
+}
+
+void pmm_walk_runs(const struct pmm *pmm, pmm_run_fn fn, void *arg)
+{
+	for (const struct pmm_region *r = pmm->regions; r; r = r->next)
+		region_walk_runs(r, fn, arg);
+}
+
+struct dump_budget {
+	size_t max_runs, shown, hidden;
+};
+
+static void dump_run(phys_addr_t start, phys_addr_t end, enum pmm_frame_state st, void *arg)
 {
 	static const char *const names[] = {
 		[PMM_FRAME_FREE] = "free",
@@ -871,23 +893,24 @@ static void dump_runs(const struct pmm_region *r, size_t max_runs)
 		[PMM_FRAME_RUN_BODY] = "BODY WITHOUT A RUN",
 		[PMM_FRAME_RESERVED] = "reserved",
 	};
-	size_t shown = 0, hidden = 0;
+	struct dump_budget *b = arg;
 
-	for (size_t i = 0; i < r->frames;) {
-		enum pmm_frame_state st = frame_state(r, i);
-		size_t end = run_end(r, i, st);
-		if (shown < max_runs) {
-			kprintf("    [0x%016llx-0x%016llx) %-9s %zu frames\n",
-				PA(r->base + ((phys_addr_t)i << PAGE_SHIFT)),
-				PA(r->base + ((phys_addr_t)end << PAGE_SHIFT)), names[st], end - i);
-			shown++;
-		} else {
-			hidden++;
-		}
-		i = end;
+	if (b->shown == b->max_runs) {
+		b->hidden++;
+		return;
 	}
-	if (hidden)
-		kprintf("    ... %zu more runs\n", hidden);
+	kprintf("    [0x%016llx-0x%016llx) %-9s %llu frames\n", PA(start), PA(end), names[st],
+		PA((end - start) >> PAGE_SHIFT));
+	b->shown++;
+}
+
+static void dump_runs(const struct pmm_region *r, size_t max_runs)
+{
+	struct dump_budget b = { .max_runs = max_runs };
+
+	region_walk_runs(r, dump_run, &b);
+	if (b.hidden)
+		kprintf("    ... %zu more runs\n", b.hidden);
 }
 
 void pmm_dump(const struct pmm *pmm, size_t max_runs)

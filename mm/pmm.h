@@ -224,6 +224,20 @@ size_t pmm_stats(const struct pmm *pmm, struct pmm_stats *total,
 void pmm_check(const struct pmm *pmm);
 
 /*
+ * A maximal run of frames in one state: [start, end), st one of
+ * PMM_FRAME_FREE, PMM_FRAME_RUN_START (one allocated run, all of it) or
+ * PMM_FRAME_RESERVED.
+ */
+typedef void (*pmm_run_fn)(phys_addr_t start, phys_addr_t end, enum pmm_frame_state st, void *arg);
+
+/*
+ * Calls fn for every run of every region in address order: consecutive
+ * free or reserved frames as one run each, every allocated run on its own.
+ * O(frames / 64 + runs). fn must not allocate or free.
+ */
+void pmm_walk_runs(const struct pmm *pmm, pmm_run_fn fn, void *arg);
+
+/*
  * Prints the regions with their stats, the reservations, and, when
  * max_runs > 0, up to max_runs runs (free, allocated, reserved) per region.
  */

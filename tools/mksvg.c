@@ -313,8 +313,11 @@ static void write_heap(const struct dump *d, const char *path)
 	if (d->nblocks == 0)
 		die("the memdump lists no heap blocks");
 	uint64_t lo = d->blocks[0].base, hi = d->blocks[d->nblocks - 1].end;
-	const int rows = 12;
-	uint64_t per_row = (hi - lo + rows - 1) / rows;
+	/* Rows of a round size (a multiple of 16 KiB), at most 16 of them. */
+	uint64_t per_row = 16 * KiB;
+	while ((hi - lo + per_row - 1) / per_row > 16)
+		per_row *= 2;
+	const int rows = (int)((hi - lo + per_row - 1) / per_row);
 	uint64_t used = 0, free_bytes = 0;
 	for (int i = 0; i < d->nblocks; i++) {
 		if (!strcmp(d->blocks[i].kind, "used"))
@@ -324,15 +327,17 @@ static void write_heap(const struct dump *d, const char *path)
 	}
 
 	FILE *o = open_or_die(path, "w");
-	double height = 80 + rows * 30 + 50;
+	double height = 80 + rows * 30 + 50.0;
 	char title[200], span[32];
 	human_size(per_row, span, sizeof(span));
-	snprintf(title, sizeof(title), "MioOS-C heap 0x%" PRIx64 "-0x%" PRIx64 ": %d blocks, %" PRIu64
-		 " bytes used, %" PRIu64 " free (%s per row)", lo, hi, d->nblocks, used, free_bytes, span);
+	snprintf(title, sizeof(title), "MioOS-C heap at 0x%" PRIx64 ": %d blocks, %" PRIu64
+		 " bytes used, %" PRIu64 " free (%s per row)", lo, d->nblocks, used, free_bytes, span);
 	svg_open(o, height, title);
 	for (int r = 0; r < rows; r++) {
 		struct band b = { lo + per_row * (uint64_t)r, lo + per_row * (uint64_t)(r + 1), "", 40 + r * 30 };
-		fprintf(o, "<text x='10' y='%.1f' class='s'>0x%" PRIx64 "</text>\n", b.y + 15, b.lo);
+		char off[32];
+		human_size(b.lo - lo, off, sizeof(off));
+		fprintf(o, "<text x='10' y='%.1f' class='s'>+%s</text>\n", b.y + 15, r ? off : "0");
 		for (int i = 0; i < d->nblocks; i++) {
 			const struct item *it = &d->blocks[i];
 			bool is_used = !strcmp(it->kind, "used");

@@ -16,7 +16,9 @@
  *   = exit N            QEMU must now exit with status N (no prompt follows)
  *   # comment, or a blank line
  *
- * Exits 0 when every expectation holds, 1 otherwise, printing the transcript.
+ * Exits 0 when every expectation holds, 1 otherwise, printing the last answer.
+ * With CONSOLE_TRANSCRIPT=1 in the environment it prints every command and
+ * answer as it goes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,6 +43,7 @@ static int to_qemu = -1, from_qemu = -1;
 static char answer[ANSWER_MAX];
 static size_t answer_len;
 static int timeout_s = 60;
+static bool transcript;
 static const char *script_name;
 static int script_line;
 
@@ -243,6 +246,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s SCRIPT -- QEMU-COMMAND...\n", argv[0]);
 		return 2;
 	}
+	transcript = getenv("CONSOLE_TRANSCRIPT") && *getenv("CONSOLE_TRANSCRIPT") == '1';
 	if (getenv("CONSOLE_TIMEOUT"))
 		timeout_s = atoi(getenv("CONSOLE_TIMEOUT"));
 	script_name = argv[1];
@@ -272,6 +276,8 @@ int main(int argc, char **argv)
 			type_raw("\\r");
 			if (!read_until_prompt())
 				fail("QEMU exited after '%s'", text);
+			if (transcript)
+				printf("%s%s", PROMPT, answer);
 			commands++;
 			break;
 		case '<':

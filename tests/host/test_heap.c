@@ -787,3 +787,40 @@ Test(differential, one_mib_heap)
 {
 	run_differential(REGION_BYTES, 0x2545f4914f6cdd1dull, 100000, 500);
 }
+
+struct walk_tally {
+	uint8_t *next;   /* where the next block must start */
+	size_t used, free, bytes;
+};
+
+static void tally_block(void *start, size_t bytes, bool used, void *arg)
+{
+	struct walk_tally *t = arg;
+	if (t->next)
+		cr_assert_eq((uint8_t *)start, t->next, "blocks must tile the arena");
+	t->next = (uint8_t *)start + bytes;
+	t->bytes += bytes;
+	if (used)
+		t->used++;
+	else
+		t->free++;
+}
+
+Test(heap, walk_visits_every_block_in_order)
+{
+	static uint8_t region[64 * 1024] __attribute__((aligned(64)));
+	struct heap *h = heap_init(region, sizeof(region));
+	cr_assert(h);
+	void *a = heap_alloc(h, 100), *b = heap_alloc(h, 200), *c = heap_alloc(h, 300);
+	cr_assert(a && b && c);
+	heap_free(h, b);
+	struct walk_tally t = { 0 };
+	heap_walk(h, tally_block, &t);
+	struct heap_stats st;
+	heap_stats(h, &st);
+	cr_assert_eq(t.used, 2);
+	cr_assert_eq(t.free, 2); /* b's hole and the rest */
+	cr_assert_eq(t.bytes, st.arena_bytes);
+	cr_assert_eq(t.used, st.used_blocks);
+	cr_assert_eq(t.free, st.free_blocks);
+}

@@ -391,6 +391,40 @@ Test(pmm, lower_bound_reaches_above_4gib_first)
 	fx_done(&f);
 }
 
+struct walk_log {
+	phys_addr_t start[64], end[64];
+	enum pmm_frame_state st[64];
+	size_t n;
+};
+
+static void log_run(phys_addr_t start, phys_addr_t end, enum pmm_frame_state st, void *arg)
+{
+	struct walk_log *w = arg;
+	cr_assert_lt(w->n, 64);
+	w->start[w->n] = start;
+	w->end[w->n] = end;
+	w->st[w->n++] = st;
+}
+
+Test(pmm, walk_runs_tiles_every_region_in_order)
+{
+	struct fx f;
+	fx_ranges(&f, (struct memmap_range[]){ R(MIB(1), MIB(2)), R(MIB(8), MIB(9)) }, 2, 0);
+	pmm_reserve(&f.pmm, MIB(1), MIB(1) + 2 * FRAME, "pin");
+	void *a = pmm_alloc(&f.pmm, 3), *b = pmm_alloc(&f.pmm, 2);
+	cr_assert(a && b);
+	struct walk_log w = { .n = 0 };
+	pmm_walk_runs(&f.pmm, log_run, &w);
+	/* reserved 2, run of 3, run of 2 (adjacent runs stay separate), free rest; region 2 free */
+	cr_assert_eq(w.n, 5);
+	cr_assert(w.st[0] == PMM_FRAME_RESERVED && w.start[0] == MIB(1) && w.end[0] == MIB(1) + 2 * FRAME);
+	cr_assert(w.st[1] == PMM_FRAME_RUN_START && w.start[1] == phys_of(a) && w.end[1] == phys_of(a) + 3 * FRAME);
+	cr_assert(w.st[2] == PMM_FRAME_RUN_START && w.start[2] == phys_of(b) && w.end[2] == phys_of(b) + 2 * FRAME);
+	cr_assert(w.st[3] == PMM_FRAME_FREE && w.start[3] == w.end[2] && w.end[3] == MIB(2));
+	cr_assert(w.st[4] == PMM_FRAME_FREE && w.start[4] == MIB(8) && w.end[4] == MIB(9));
+	fx_done(&f);
+}
+
 Test(pmm, upper_limit_below_16mib)
 {
 	struct fx f;
