@@ -242,13 +242,7 @@ pictures: deps-kernel
 fuzz:
 	@tools/ensure-deps.sh fuzz
 	@$(MAKE) --no-print-directory $(FUZZERS)
-	@set -e; for f in $(FUZZERS); do \
-		name=$$(basename $$f); mkdir -p $(B)/fuzz/corpus/$$name; \
-		echo "== $$name for $(FUZZ_SECONDS)s"; \
-		seeds=; [ -d fuzz/corpus/$$name ] && seeds=fuzz/corpus/$$name; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-			$(B)/fuzz/corpus/$$name $$seeds; \
-	done
+	@tools/run-fuzzers.sh $(FUZZ_SECONDS) $(FUZZERS)
 
 clean:
 	rm -rf $(B)
