@@ -1,7 +1,8 @@
 /*
- * Physical memory manager: bit planes per region plus a summary tree that
- * finds the lowest-addressed free run in one descent (see mm/pmm.h and the
- * state table in mm/pmm_internal.h).
+ * Physical memory manager: bit planes per region, a free-frame bitmap that
+ * finds the lowest free frame with a few bit scans, and a run tree that
+ * finds the lowest-addressed free run of n >= 2 frames in one descent (see
+ * mm/pmm.h and the layout in mm/pmm_internal.h).
  */
 #include "mm/pmm.h"
 
@@ -16,6 +17,8 @@ struct pmm kernel_pmm;
 
 _Static_assert((((PMM_MAX_PHYS >> PAGE_SHIFT) - 1) >> (6 + PMM_FANOUT_SHIFT * PMM_MAX_LEVELS)) == 0,
 	       "PMM_MAX_LEVELS node levels must cover a region of PMM_MAX_PHYS bytes");
+_Static_assert((((PMM_MAX_PHYS >> PAGE_SHIFT) - 1) >> (6 * (PMM_AVAIL_LEVELS + 1))) == 0,
+	       "PMM_AVAIL_LEVELS bitmap levels must cover a region of PMM_MAX_PHYS bytes");
 _Static_assert((PMM_MAX_PHYS >> PAGE_SHIFT) <= UINT32_MAX,
 	       "frame counts in a region must fit a node's 32-bit fields");
 
@@ -91,6 +94,19 @@ static unsigned longest_run(uint64_t fw)
 	return len;
 }
 
+/* A longest run as the tree stores it: 0 below PMM_MIN_TRACKED_RUN. */
+static inline uint32_t tracked(uint32_t run)
+{
+	return run >= PMM_MIN_TRACKED_RUN ? run : 0;
+}
+
+/* The tree's summary of a word's free bits; a word of lone free frames costs two operations. */
+static inline uint8_t leaf_run(uint64_t fw)
+{
+	_Static_assert(PMM_MIN_TRACKED_RUN == 2, "the shortcut below tests for two adjacent free frames");
+	return (fw & (fw >> 1)) ? (uint8_t)longest_run(fw) : 0;
+}
+
 /* Bit i of the result is set when bits i .. i+n-1 of fw are all set (1 <= n <= 64). */
 static uint64_t run_starts(uint64_t fw, size_t n)
 {
@@ -140,7 +156,7 @@ static enum pmm_frame_state frame_state(const struct pmm_region *r, size_t i)
 typedef uint64_t (*word_fn)(const struct pmm_region *r, size_t w);
 
 /* The first frame at or after `from` whose bit in kind() is clear, or r->frames. */
-static size_t scan_while(const struct pmm_region *r, size_t from, word_fn kind)
+static inline size_t scan_while(const struct pmm_region *r, size_t from, word_fn kind)
 {
 	while (from < r->frames) {
 		size_t w = from / PMM_WORD_FRAMES;
@@ -152,7 +168,59 @@ static size_t scan_while(const struct pmm_region *r, size_t from, word_fn kind)
 	return r->frames;
 }
 
-/* ---- the summary tree ---- */
+/* ---- the free-frame bitmap ---- */
+
+/*
+ * Word w has gained (has_free) or lost its last free frame: sets or clears
+ * its bit, and the bits above it as far as a bitmap word changes between
+ * zero and non-zero. Nothing to do when the bit already says so.
+ */
+static void avail_update(struct pmm_region *r, size_t w, bool has_free)
+{
+	for (unsigned k = 0; k < r->avail_levels; k++, w /= 64) {
+		uint64_t *word = &r->avail[k][w / 64], bit = (uint64_t)1 << (w % 64);
+		uint64_t was = *word, now = has_free ? was | bit : was & ~bit;
+		if (now == was)
+			return;
+		*word = now;
+		if ((was != 0) == (now != 0))
+			return; /* the level above still reads the same */
+	}
+}
+
+/*
+ * The lowest free frame of r at or after frame f (< r->frames), or r->frames
+ * when there is none: the rest of f's word, then up the bitmap to the first
+ * level with a set bit past where the search came from, then down along the
+ * lowest set bits. O(PMM_AVAIL_LEVELS) word reads.
+ */
+static size_t next_free(const struct pmm_region *r, size_t f)
+{
+	size_t w = f / PMM_WORD_FRAMES;
+	uint64_t fw = free_word(r, w) & (ALL_ONES << (f % PMM_WORD_FRAMES));
+	if (fw)
+		return w * PMM_WORD_FRAMES + ctz64(fw);
+
+	size_t i = w + 1; /* first entry of level k still in question */
+	unsigned k = 0;
+	for (;;) {
+		if (i < r->avail_bits[k]) {
+			uint64_t bits = r->avail[k][i / 64] & (ALL_ONES << (i % 64));
+			if (bits) {
+				i = ALIGN_DOWN(i, (size_t)64) + ctz64(bits);
+				break;
+			}
+		}
+		if (++k == r->avail_levels)
+			return r->frames;
+		i = i / 64 + 1; /* the rest of word i / 64 was just read */
+	}
+	while (k-- > 0)
+		i = i * 64 + ctz64(r->avail[k][i]);
+	return i * PMM_WORD_FRAMES + ctz64(free_word(r, i));
+}
+
+/* ---- the run tree ---- */
 
 static inline size_t level_span(unsigned level)
 {
@@ -160,7 +228,7 @@ static inline size_t level_span(unsigned level)
 }
 
 /* Summary of entry i at `level`: a word (level 0) or a node. */
-static struct pmm_node summary(const struct pmm_region *r, unsigned level, size_t i)
+static inline struct pmm_node summary(const struct pmm_region *r, unsigned level, size_t i)
 {
 	if (level == 0) {
 		uint64_t fw = free_word(r, i);
@@ -169,7 +237,10 @@ static struct pmm_node summary(const struct pmm_region *r, unsigned level, size_
 	return r->nodes[level][i];
 }
 
-/* Node i at level >= 1 recomputed from its children; missing children count as not free. */
+/*
+ * Node i at level >= 1 recomputed from its children; missing children count
+ * as not free. carry is the free run that ends where the next child starts.
+ */
 static struct pmm_node combine(const struct pmm_region *r, unsigned level, size_t i)
 {
 	size_t first = i << PMM_FANOUT_SHIFT;
@@ -188,7 +259,7 @@ static struct pmm_node combine(const struct pmm_region *r, unsigned level, size_
 		max = MAX(max, MAX(s.max, carry + s.pre));
 		carry = full ? carry + span : s.suf;
 	}
-	return (struct pmm_node){ max, pre, last - first == PMM_FANOUT ? carry : 0 };
+	return (struct pmm_node){ tracked(max), pre, last - first == PMM_FANOUT ? carry : 0 };
 }
 
 static inline bool same_node(struct pmm_node a, struct pmm_node b)
@@ -197,16 +268,12 @@ static inline bool same_node(struct pmm_node a, struct pmm_node b)
 }
 
 /*
- * Brings the tree up to date after frames [a, b) changed state: the words'
- * summaries, then each level's nodes above them. Once a level comes out
- * unchanged nothing above it can change, so the walk stops there.
+ * Brings the nodes up to date after the summaries of words [lo, hi]
+ * changed. Once a level comes out unchanged nothing above it can change,
+ * so the walk stops there.
  */
-static void refresh(struct pmm_region *r, size_t a, size_t b)
+static void refresh_nodes(struct pmm_region *r, size_t lo, size_t hi)
 {
-	size_t lo = a / PMM_WORD_FRAMES, hi = (b - 1) / PMM_WORD_FRAMES;
-
-	for (size_t w = lo; w <= hi; w++)
-		r->leaf_max[w] = (uint8_t)longest_run(free_word(r, w));
 	for (unsigned l = 1; l <= r->levels; l++) {
 		bool changed = false;
 		lo >>= PMM_FANOUT_SHIFT;
@@ -221,9 +288,82 @@ static void refresh(struct pmm_region *r, size_t a, size_t b)
 	}
 }
 
+/* Both summaries after frames [a, b) changed state. */
+static void refresh_range(struct pmm_region *r, size_t a, size_t b)
+{
+	size_t lo = a / PMM_WORD_FRAMES, hi = (b - 1) / PMM_WORD_FRAMES;
+
+	for (size_t w = lo; w <= hi; w++) {
+		uint64_t fw = free_word(r, w);
+		r->leaf_max[w] = leaf_run(fw);
+		avail_update(r, w, fw != 0);
+	}
+	refresh_nodes(r, lo, hi);
+}
+
+/*
+ * Both summaries after the frames of word w alone changed, its free bits
+ * having been old_fw. The tree is left alone when the word's tracked
+ * longest run, prefix and suffix all read the same: the common case for a
+ * single frame taken from or given back to a fragmented word.
+ */
+static void refresh_word(struct pmm_region *r, size_t w, uint64_t old_fw)
+{
+	uint64_t fw = free_word(r, w);
+	uint8_t max = leaf_run(fw);
+
+	if ((fw != 0) != (old_fw != 0))
+		avail_update(r, w, fw != 0);
+	if (max == r->leaf_max[w] && free_prefix(fw) == free_prefix(old_fw) &&
+	    free_suffix(fw) == free_suffix(old_fw))
+		return;
+	r->leaf_max[w] = max;
+	refresh_nodes(r, w, w);
+}
+
 static inline struct pmm_node root(const struct pmm_region *r)
 {
 	return summary(r, r->levels, 0);
+}
+
+/* The longest free run of r: the tree's, or a lone frame the tree does not record. */
+static size_t largest_run(const struct pmm_region *r)
+{
+	size_t max = root(r).max;
+	return max ? max : MIN(r->free, (size_t)1);
+}
+
+/*
+ * The lowest-addressed run of n >= 2 free frames in r, which the caller
+ * knows exists (root max >= n): one descent from the root, taking at each
+ * level the first child whose run starts in the carry (the free frames
+ * that end where the child starts) plus its prefix, or lies inside it.
+ * A child with max >= n holds a run, so the descent never backtracks:
+ * O(PMM_FANOUT * levels).
+ */
+static size_t descend(const struct pmm_region *r, size_t n)
+{
+	size_t idx = 0, carry = 0;
+
+	for (unsigned l = r->levels; l >= 1; l--) {
+		size_t c = idx << PMM_FANOUT_SHIFT, last = MIN(c + PMM_FANOUT, r->count[l - 1]);
+		size_t span = level_span(l - 1);
+		for (;; c++) {
+			if (c == last)
+				panic("pmm: region at 0x%llx: tree node %zu at level %u promises a "
+				      "run of %zu frames its children do not hold",
+				      PA(r->base), idx, l, n);
+			struct pmm_node s = summary(r, l - 1, c);
+			if (carry + s.pre >= n)
+				return c * span - carry;
+			if (s.max >= n)
+				break;
+			carry = s.pre == span ? carry + span : s.suf;
+		}
+		idx = c;
+	}
+	/* Word idx holds the run; none starts in the carry (carry + prefix < n). */
+	return idx * PMM_WORD_FRAMES + ctz64(run_starts(free_word(r, idx), n));
 }
 
 /*
@@ -254,13 +394,13 @@ static bool search_word(const struct pmm_region *r, size_t w, size_t from, size_
 }
 
 /*
- * The leftmost run of n free frames that starts at or after `from`, within
- * entry idx of `level`, given *carry free frames ending right before it.
- * A node wholly at or after `from` is judged by its summary: the run either
- * starts in the carry (carry + prefix >= n), lies inside (max >= n: descend),
- * or is not there (the carry moves on). Only the node holding `from` is
- * opened without that test, so the search visits O(levels) nodes and scans
- * at most PMM_FANOUT children in each.
+ * The leftmost run of n >= 2 free frames that starts at or after `from`,
+ * within entry idx of `level`, given *carry free frames ending right before
+ * it. A node wholly at or after `from` is judged by its summary: the run
+ * either starts in the carry (carry + prefix >= n), lies inside (max >= n:
+ * descend), or is not there (the carry moves on). Only the node holding
+ * `from` is opened without that test, so the search visits O(levels) nodes
+ * and scans at most PMM_FANOUT children in each.
  */
 static bool search_node(const struct pmm_region *r, unsigned level, size_t idx, size_t from,
 			size_t n, size_t *carry, size_t *found)
@@ -298,6 +438,14 @@ static bool search_node(const struct pmm_region *r, unsigned level, size_t idx, 
 /* The leftmost run of n free frames of r starting at frame `from` or later. */
 static bool search(const struct pmm_region *r, size_t from, size_t n, size_t *found)
 {
+	if (n == 1) {
+		*found = next_free(r, from);
+		return *found < r->frames;
+	}
+	if (from == 0) {
+		*found = descend(r, n); /* region_find checked the root */
+		return true;
+	}
 	size_t carry = 0;
 	return search_node(r, r->levels, 0, from, n, &carry, found);
 }
@@ -308,12 +456,12 @@ static bool search(const struct pmm_region *r, size_t from, size_t n, size_t *fo
  * (absolute frame number the run must not reach past). The first fit from
  * `pos` either is aligned (done), or ends past the limit (nothing later can
  * do better), or moves `pos` to the next aligned frame after its start, past
- * which the next descent looks.
+ * which the next search looks.
  */
 static bool region_find(const struct pmm_region *r, size_t n, uint64_t align, uint64_t min_pfn,
 			uint64_t limit_pfn, size_t *idx)
 {
-	if (n > r->free || root(r).max < n)
+	if (n > r->free || (n > 1 && root(r).max < n))
 		return false;
 
 	uint64_t base_pfn = r->base >> PAGE_SHIFT;
@@ -340,12 +488,16 @@ static bool region_find(const struct pmm_region *r, size_t n, uint64_t align, ui
 
 struct region_layout {
 	size_t words;
-	unsigned levels;
+	unsigned levels, avail_levels;
 	size_t count[PMM_MAX_LEVELS + 1];
-	size_t bytes; /* all of it: the region struct, both planes, the tree */
+	size_t avail_bits[PMM_AVAIL_LEVELS];
+	size_t bytes; /* all of it: the region struct, both planes, the bitmap, the tree */
 };
 
 static inline size_t align8(size_t x) { return ALIGN_UP(x, (size_t)8); }
+
+/* Words of 64 bits that hold `bits` bits. */
+static inline size_t words_for(size_t bits) { return (bits + 63) / 64; }
 
 static void layout_region(size_t frames, struct region_layout *lo)
 {
@@ -357,8 +509,17 @@ static void layout_region(size_t frames, struct region_layout *lo)
 		lo->count[lo->levels + 1] = (lo->count[lo->levels] + PMM_FANOUT - 1) >> PMM_FANOUT_SHIFT;
 		lo->levels++;
 	}
+	lo->avail_bits[0] = lo->words;
+	lo->avail_levels = 1;
+	while (lo->avail_bits[lo->avail_levels - 1] > 64) {
+		ASSERT(lo->avail_levels < PMM_AVAIL_LEVELS);
+		lo->avail_bits[lo->avail_levels] = words_for(lo->avail_bits[lo->avail_levels - 1]);
+		lo->avail_levels++;
+	}
 	lo->bytes = align8(sizeof(struct pmm_region)) + 2 * lo->words * sizeof(uint64_t) +
 		    align8(lo->words);
+	for (unsigned k = 0; k < lo->avail_levels; k++)
+		lo->bytes += words_for(lo->avail_bits[k]) * sizeof(uint64_t);
 	for (unsigned l = 1; l <= lo->levels; l++)
 		lo->bytes += align8(lo->count[l] * sizeof(struct pmm_node));
 }
@@ -435,9 +596,13 @@ static struct pmm_region *region_create(uint8_t **cursor, phys_addr_t base, size
 	r->words = lo.words;
 	r->free = frames;
 	r->levels = lo.levels;
+	r->avail_levels = lo.avail_levels;
 	memcpy(r->count, lo.count, sizeof(r->count));
+	memcpy(r->avail_bits, lo.avail_bits, sizeof(r->avail_bits));
 	r->idle = carve(cursor, lo.words * sizeof(uint64_t));
 	r->mark = carve(cursor, lo.words * sizeof(uint64_t));
+	for (unsigned k = 0; k < lo.avail_levels; k++)
+		r->avail[k] = carve(cursor, words_for(lo.avail_bits[k]) * sizeof(uint64_t));
 	r->leaf_max = carve(cursor, lo.words);
 	for (unsigned l = 1; l <= lo.levels; l++)
 		r->nodes[l] = carve(cursor, lo.count[l] * sizeof(struct pmm_node));
@@ -446,8 +611,14 @@ static struct pmm_region *region_create(uint8_t **cursor, phys_addr_t base, size
 	memset(r->idle, 0xff, lo.words * sizeof(uint64_t));
 	memset(r->mark, 0, lo.words * sizeof(uint64_t));
 	r->mark[lo.words - 1] = ~valid_bits(r, lo.words - 1);
+	/* Every word has a free frame: each level's entries all set, the bits past them clear. */
+	for (unsigned k = 0; k < lo.avail_levels; k++) {
+		size_t bits = lo.avail_bits[k], n = words_for(bits);
+		memset(r->avail[k], 0xff, n * sizeof(uint64_t));
+		r->avail[k][n - 1] = bits % 64 ? bit_range(0, bits % 64) : ALL_ONES;
+	}
 	memset(r->leaf_max, PMM_WORD_FRAMES, lo.words);
-	r->leaf_max[lo.words - 1] = (uint8_t)longest_run(free_word(r, lo.words - 1));
+	r->leaf_max[lo.words - 1] = leaf_run(free_word(r, lo.words - 1));
 	for (unsigned l = 1; l <= lo.levels; l++)
 		for (size_t i = 0; i < lo.count[l]; i++)
 			r->nodes[l][i] = combine(r, l, i);
@@ -545,7 +716,7 @@ static void reserve_frames(struct pmm_region *r, size_t a, size_t b, void *newly
 	}
 	r->free -= n;
 	r->reserved += n;
-	refresh(r, a, b);
+	refresh_range(r, a, b);
 	*(size_t *)newly += n;
 }
 
@@ -569,13 +740,47 @@ size_t pmm_reserve(struct pmm *pmm, phys_addr_t start, phys_addr_t end, const ch
 
 /* ---- allocating and freeing ---- */
 
+/*
+ * Frames [i, i + n) of r, all free, become one allocated run. A run inside
+ * one word (every single frame) is a few bit operations and refresh_word().
+ */
 static void take_run(struct pmm_region *r, size_t i, size_t n)
 {
-	plane_fill(r->idle, i, n, false);
-	plane_put(r->mark, i, true);
+	size_t w = i / PMM_WORD_FRAMES;
+	unsigned bit = i % PMM_WORD_FRAMES;
+
 	r->free -= n;
 	r->allocated += n;
-	refresh(r, i, i + n);
+	if (bit + n <= PMM_WORD_FRAMES) {
+		uint64_t old_fw = free_word(r, w);
+		r->idle[w] &= ~bit_range(bit, (unsigned)(bit + n));
+		r->mark[w] |= (uint64_t)1 << bit;
+		refresh_word(r, w, old_fw);
+		return;
+	}
+	plane_fill(r->idle, i, n, false);
+	plane_put(r->mark, i, true);
+	refresh_range(r, i, i + n);
+}
+
+/* The allocated run [i, i + n) of r becomes free. */
+static void give_run(struct pmm_region *r, size_t i, size_t n)
+{
+	size_t w = i / PMM_WORD_FRAMES;
+	unsigned bit = i % PMM_WORD_FRAMES;
+
+	r->free += n;
+	r->allocated -= n;
+	if (bit + n <= PMM_WORD_FRAMES) {
+		uint64_t old_fw = free_word(r, w);
+		r->idle[w] |= bit_range(bit, (unsigned)(bit + n));
+		r->mark[w] &= ~((uint64_t)1 << bit);
+		refresh_word(r, w, old_fw);
+		return;
+	}
+	plane_fill(r->idle, i, n, true);
+	plane_put(r->mark, i, false);
+	refresh_range(r, i, i + n);
 }
 
 int pmm_alloc_phys(struct pmm *pmm, size_t frames, phys_addr_t align, phys_addr_t limit,
@@ -636,13 +841,8 @@ size_t pmm_free_phys(struct pmm *pmm, phys_addr_t addr)
 		break;
 	}
 
-	size_t end = scan_while(r, i + 1, body_word);
-	size_t n = end - i;
-	plane_fill(r->idle, i, n, true);
-	plane_put(r->mark, i, false);
-	r->free += n;
-	r->allocated -= n;
-	refresh(r, i, end);
+	size_t n = scan_while(r, i + 1, body_word) - i;
+	give_run(r, i, n);
 	return n;
 }
 
@@ -687,7 +887,7 @@ static void region_stats(const struct pmm_region *r, struct pmm_stats *s)
 	s->allocated = r->allocated;
 	s->reserved = r->reserved;
 	s->used = r->allocated + r->reserved;
-	s->largest_free_run = root(r).max;
+	s->largest_free_run = largest_run(r);
 }
 
 size_t pmm_stats(const struct pmm *pmm, struct pmm_stats *total,
@@ -714,6 +914,7 @@ size_t pmm_stats(const struct pmm *pmm, struct pmm_stats *total,
 	return i;
 }
 
+
 /* ---- pmm_check ---- */
 
 #define CHECK(r, cond, ...)                                                               \
@@ -737,28 +938,31 @@ static void check_failed(const struct pmm_region *r, const char *fmt, ...)
 }
 
 /*
- * Longest free run, prefix and suffix of frames [a, b) of r, one frame at a
- * time: deliberately not the word tricks the allocator uses, so pmm_check
- * does not trust the code it checks.
+ * Longest free run, prefix and suffix of a span of frames, fed one frame at
+ * a time: deliberately not the word tricks, combine() or the thresholds the
+ * allocator uses, so pmm_check does not trust the code it checks.
  */
-static struct pmm_node brute_summary(const struct pmm_region *r, size_t a, size_t b)
+struct brute {
+	uint32_t max, pre, run;
+	bool broken; /* a frame that is not free has been seen: the prefix is over */
+};
+
+static void brute_add(struct brute *b, bool free)
 {
-	struct pmm_node s = { 0, 0, 0 };
-	bool in_prefix = true;
-	uint32_t run = 0;
-	for (size_t i = a; i < b; i++) {
-		if (frame_state(r, i) == PMM_FRAME_FREE) {
-			run++;
-			s.max = MAX(s.max, run);
-		} else {
-			run = 0;
-			in_prefix = false;
-		}
-		if (in_prefix)
-			s.pre = run;
+	if (free) {
+		b->run++;
+		b->max = MAX(b->max, b->run);
+		if (!b->broken)
+			b->pre = b->run;
+	} else {
+		b->run = 0;
+		b->broken = true;
 	}
-	s.suf = run;
-	return s;
+}
+
+static bool is_free(const struct pmm_region *r, size_t i)
+{
+	return frame_state(r, i) == PMM_FRAME_FREE;
 }
 
 static void check_bit_planes(const struct pmm_region *r)
@@ -780,11 +984,19 @@ static void check_bit_planes(const struct pmm_region *r)
 		free += popcount64(free_word(r, w) & valid);
 		reserved += popcount64(reserved_word(r, w) & valid);
 		in_run += popcount64(run);
-		size_t end = MIN(r->frames, (w + 1) * PMM_WORD_FRAMES);
-		uint32_t max = brute_summary(r, w * PMM_WORD_FRAMES, end).max;
+
+		struct brute b = { 0 };
+		for (size_t i = w * PMM_WORD_FRAMES; i < MIN(r->frames, (w + 1) * PMM_WORD_FRAMES); i++)
+			brute_add(&b, is_free(r, i));
+		uint32_t max = b.max < PMM_MIN_TRACKED_RUN ? 0 : b.max;
 		CHECK(r, r->leaf_max[w] == max,
 		      "word %zu: summary says longest free run %u, the bits say %u", w,
 		      r->leaf_max[w], max);
+		bool bit = (r->avail[0][w / 64] >> (w % 64)) & 1;
+		CHECK(r, bit == (b.max > 0),
+		      "word %zu: the free-frame bitmap says %s, the bits say %s", w,
+		      bit ? "a frame is free" : "no frame is free",
+		      b.max ? "one is" : "none is");
 	}
 	CHECK(r, free == r->free, "%zu frames free, counter says %zu", free, r->free);
 	CHECK(r, reserved == r->reserved, "%zu frames reserved, counter says %zu", reserved,
@@ -794,29 +1006,71 @@ static void check_bit_planes(const struct pmm_region *r)
 	CHECK(r, free + reserved + in_run == r->frames, "frame states do not add up");
 }
 
-static void check_tree(const struct pmm_region *r)
+/* Node i of level l against the frames it covers; cut: the region ends inside it. */
+static void check_node(const struct pmm_region *r, unsigned l, size_t i, const struct brute *b,
+		       bool cut)
 {
-	/* The root against the bits themselves: frames past the end are not free. */
-	struct pmm_node bits = brute_summary(r, 0, r->frames), top = root(r);
-	if (level_span(r->levels) > r->frames)
-		bits.suf = 0;
-	CHECK(r, same_node(bits, top),
-	      "the root holds max/pre/suf %u/%u/%u, the frames say %u/%u/%u", top.max, top.pre,
-	      top.suf, bits.max, bits.pre, bits.suf);
+	struct pmm_node want = { b->max < PMM_MIN_TRACKED_RUN ? 0 : b->max, b->pre,
+				 cut ? 0 : b->run };
+	struct pmm_node have = r->nodes[l][i];
+	CHECK(r, have.max == want.max && have.pre == want.pre && have.suf == want.suf,
+	      "level %u node %zu holds max/pre/suf %u/%u/%u, the frames say %u/%u/%u", l, i,
+	      have.max, have.pre, have.suf, want.max, want.pre, want.suf);
+}
 
+/*
+ * Every node of the tree and every bit of the free-frame bitmap above level
+ * 0 (level 0 is check_bit_planes') against the frames they cover, in one
+ * pass over the frames with an accumulator per level. Frames past the
+ * region's end are not free, so a node the end cuts has no free suffix.
+ */
+static void check_summaries(const struct pmm_region *r)
+{
+	struct brute node[PMM_MAX_LEVELS + 1] = { { 0 } };
+	bool any[PMM_AVAIL_LEVELS] = { false };
+
+	for (size_t i = 0; i < r->frames; i++) {
+		bool free = is_free(r, i), last = i + 1 == r->frames;
+		for (unsigned l = 1; l <= r->levels; l++) {
+			size_t span = level_span(l);
+			brute_add(&node[l], free);
+			bool node_end = ((i + 1) & (span - 1)) == 0;
+			if (node_end || last) {
+				check_node(r, l, i / span, &node[l], !node_end);
+				node[l] = (struct brute){ 0 };
+			}
+		}
+		for (unsigned k = 1; k < r->avail_levels; k++) {
+			/* Bit j of level k covers 64^(k+1) frames. */
+			size_t span = (size_t)PMM_WORD_FRAMES << (6 * k), j = i / span;
+			any[k] = any[k] || free;
+			if (((i + 1) & (span - 1)) == 0 || last) {
+				bool bit = (r->avail[k][j / 64] >> (j % 64)) & 1;
+				CHECK(r, bit == any[k],
+				      "free-frame bitmap level %u bit %zu says %s, the frames say %s",
+				      k, j, bit ? "a frame is free" : "no frame is free",
+				      any[k] ? "one is" : "none is");
+				any[k] = false;
+			}
+		}
+	}
+	for (unsigned k = 0; k < r->avail_levels; k++) {
+		size_t bits = r->avail_bits[k];
+		uint64_t past = bits % 64 ? r->avail[k][bits / 64] & ~bit_range(0, bits % 64) : 0;
+		CHECK(r, past == 0, "free-frame bitmap level %u has bits set past its %zu entries",
+		      k, bits);
+	}
+}
+
+static void check_shape(const struct pmm_region *r)
+{
 	struct region_layout lo;
 	layout_region(r->frames, &lo);
 	CHECK(r, lo.words == r->words && lo.levels == r->levels &&
-			 memcmp(lo.count, r->count, sizeof(lo.count)) == 0,
-	      "tree shape does not match %zu frames", r->frames);
-	for (unsigned l = 1; l <= r->levels; l++)
-		for (size_t i = 0; i < r->count[l]; i++) {
-			struct pmm_node want = combine(r, l, i), have = r->nodes[l][i];
-			CHECK(r, same_node(want, have),
-			      "level %u node %zu holds max/pre/suf %u/%u/%u, its children give "
-			      "%u/%u/%u", l, i, have.max, have.pre, have.suf, want.max, want.pre,
-			      want.suf);
-		}
+			 memcmp(lo.count, r->count, sizeof(lo.count)) == 0 &&
+			 lo.avail_levels == r->avail_levels &&
+			 memcmp(lo.avail_bits, r->avail_bits, sizeof(lo.avail_bits)) == 0,
+	      "tree or bitmap shape does not match %zu frames", r->frames);
 }
 
 void pmm_check(const struct pmm *pmm)
@@ -831,8 +1085,9 @@ void pmm_check(const struct pmm *pmm)
 		CHECK(r, r->frames > 0 && IS_ALIGNED(r->base, PAGE_SIZE), "empty or unaligned");
 		CHECK(r, r->base >= pmm->floor && end <= PMM_MAX_PHYS, "outside the managed range");
 		CHECK(r, !r->next || r->next->base >= end, "overlaps or precedes the next region");
+		check_shape(r);
 		check_bit_planes(r);
-		check_tree(r);
+		check_summaries(r);
 	}
 	CHECK(NULL, count == pmm->region_count, "%zu regions listed, %zu counted",
 	      pmm->region_count, count);

@@ -14,11 +14,21 @@
  * ~idle & ~mark. A run ends at the first frame after its start that is not
  * body, which is how a free finds the run's length.
  *
- * The summary tree: level 0 is one byte per 64-frame word, its longest free
- * run (the word's free prefix and suffix come from the word itself with one
- * bit scan). Level l >= 1 has one pmm_node per 8 entries of level l - 1,
- * up to a single root. A node spans 64 * 8^l frames; frames past the
- * region's end count as not free, and so do missing children.
+ * Two summaries sit over the planes:
+ *
+ * The free-frame bitmap (single frames): avail[0] has bit w set when word w
+ * has a free frame; avail[k] has bit j set when word j of avail[k - 1] is
+ * not zero; the last level is one word. Bits past the last entry are zero.
+ *
+ * The run tree (runs of PMM_MIN_TRACKED_RUN frames or more): level 0 is one
+ * byte per 64-frame word, its longest free run; level l >= 1 has one
+ * pmm_node per 8 entries of level l - 1, up to a single root. A node spans
+ * 64 * 8^l frames; frames past the region's end count as not free, and so
+ * do missing children. Every "longest run" in the tree (leaf_max, node.max)
+ * is stored as 0 when it is shorter than PMM_MIN_TRACKED_RUN: a lone free
+ * frame is the free-frame bitmap's business, so taking or freeing one in a
+ * word that has no other free frame next to it changes no summary in the
+ * tree. Prefixes and suffixes are always exact: they join across entries.
  */
 #ifndef MIO_MM_PMM_INTERNAL_H
 #define MIO_MM_PMM_INTERNAL_H
@@ -36,9 +46,13 @@ enum {
 	PMM_FANOUT = 1 << PMM_FANOUT_SHIFT,
 	/* Node levels above the words: 2^24 frames (64 GiB) = 2^18 words need 6. */
 	PMM_MAX_LEVELS = 6,
+	/* Free-frame bitmap levels: 2^18 words -> 4096 bits -> 64 bits -> 1 word. */
+	PMM_AVAIL_LEVELS = 3,
+	/* The shortest run the tree records (see above); single frames use avail. */
+	PMM_MIN_TRACKED_RUN = 2,
 };
 
-/* Longest free run, free prefix and free suffix of a node's span, in frames. */
+/* Longest free run (0 when below PMM_MIN_TRACKED_RUN), free prefix and free suffix, in frames. */
 struct pmm_node {
 	uint32_t max, pre, suf;
 };
@@ -50,6 +64,9 @@ struct pmm_region {
 	size_t words;            /* bitmap words: frames / 64 rounded up */
 	size_t free, allocated, reserved; /* frame counts by state */
 	uint64_t *idle, *mark;   /* the bit planes */
+	unsigned avail_levels;   /* levels of the free-frame bitmap, 1 to PMM_AVAIL_LEVELS */
+	size_t avail_bits[PMM_AVAIL_LEVELS];   /* entries per level; avail_bits[0] = words */
+	uint64_t *avail[PMM_AVAIL_LEVELS];     /* the free-frame bitmap, level by level */
 	uint8_t *leaf_max;       /* level 0 of the tree */
 	unsigned levels;         /* node levels above the words; the root is at this level */
 	size_t count[PMM_MAX_LEVELS + 1];             /* entries per level; count[0] = words */
