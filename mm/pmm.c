@@ -227,50 +227,269 @@ static inline size_t level_span(unsigned level)
 	return (size_t)PMM_WORD_FRAMES << (PMM_FANOUT_SHIFT * level);
 }
 
+/*
+ * Frames of entry i at `level` that lie in the region: its span, or less
+ * for the last entry of a level when the region ends inside it.
+ */
+static inline uint32_t entry_frames(const struct pmm_region *r, unsigned level, size_t i)
+{
+	size_t start = i * level_span(level);
+	return (uint32_t)MIN(level_span(level), r->frames - start);
+}
+
+/* The free run that ends at the word's last frame, given its v frames (1 to 64). */
+static inline unsigned word_suffix(uint64_t fw, unsigned v)
+{
+	return free_suffix(fw << (PMM_WORD_FRAMES - v));
+}
+
+/* The longest free run of a word with v frames that touches neither end, as the tree keeps it. */
+static inline uint8_t word_mid(uint64_t fw, unsigned v)
+{
+	unsigned pre = free_prefix(fw), suf = word_suffix(fw, v);
+	if (pre >= v)
+		return 0; /* wholly free */
+	/* fw & (fw + 1) clears the run at bit 0; the range drops the run that ends the word. */
+	return leaf_run(fw & (fw + 1) & bit_range(0, v - suf));
+}
+
+/* A word's summary from its free bits, its middle run being mid. */
+static inline struct pmm_node word_node(const struct pmm_region *r, size_t w, uint64_t fw,
+					 uint32_t mid)
+{
+	return (struct pmm_node){ free_prefix(fw), word_suffix(fw, entry_frames(r, 0, w)), mid };
+}
+
 /* Summary of entry i at `level`: a word (level 0) or a node. */
 static inline struct pmm_node summary(const struct pmm_region *r, unsigned level, size_t i)
 {
-	if (level == 0) {
-		uint64_t fw = free_word(r, i);
-		return (struct pmm_node){ r->leaf_max[i], free_prefix(fw), free_suffix(fw) };
-	}
+	if (level == 0)
+		return word_node(r, i, free_word(r, i), r->leaf_mid[i]);
 	return r->nodes[level][i];
 }
 
-/*
- * Node i at level >= 1 recomputed from its children; missing children count
- * as not free. carry is the free run that ends where the next child starts.
- */
-static struct pmm_node combine(const struct pmm_region *r, unsigned level, size_t i)
+/* The longest free run in an entry, as far as the tree knows (lone frames show as 0). */
+static inline uint32_t node_max(struct pmm_node s)
 {
-	size_t first = i << PMM_FANOUT_SHIFT;
-	size_t last = MIN(first + PMM_FANOUT, r->count[level - 1]);
-	uint32_t span = (uint32_t)level_span(level - 1);
-	uint32_t max = 0, pre = 0, carry = 0;
-	bool in_prefix = true;
-
-	for (size_t c = first; c < last; c++) {
-		struct pmm_node s = summary(r, level - 1, c);
-		bool full = s.pre == span;
-		if (in_prefix) {
-			pre += s.pre;
-			in_prefix = full;
-		}
-		max = MAX(max, MAX(s.max, carry + s.pre));
-		carry = full ? carry + span : s.suf;
-	}
-	return (struct pmm_node){ tracked(max), pre, last - first == PMM_FANOUT ? carry : 0 };
+	return MAX(s.mid, MAX(s.pre, s.suf));
 }
 
 static inline bool same_node(struct pmm_node a, struct pmm_node b)
 {
-	return a.max == b.max && a.pre == b.pre && a.suf == b.suf;
+	return a.pre == b.pre && a.suf == b.suf && a.mid == b.mid;
+}
+
+/* Children of node i at level l >= 1: [*first, *first + count), the count returned. */
+static inline size_t children(const struct pmm_region *r, unsigned l, size_t i, size_t *first)
+{
+	*first = i << PMM_FANOUT_SHIFT;
+	return MIN((size_t)PMM_FANOUT, r->count[l - 1] - *first);
+}
+
+/*
+ * Node i at level >= 1 from all its children. `run` is the free run that
+ * reaches the next child's start; a child that is not wholly free ends it
+ * with its prefix (the node's prefix if it is the first such child, a
+ * middle run otherwise) and starts a new one with its suffix. The node
+ * ends where its last child ends, the region's end for the last node.
+ */
+static struct pmm_node combine(const struct pmm_region *r, unsigned level, size_t i)
+{
+	size_t first, count = children(r, level, i, &first);
+	uint32_t run = 0, pre = 0, mid = 0;
+	bool broken = false; /* a child that is not wholly free has been seen */
+
+	for (size_t c = first; c < first + count; c++) {
+		struct pmm_node s = summary(r, level - 1, c);
+		uint32_t frames = entry_frames(r, level - 1, c);
+		if (s.pre == frames) {
+			run += frames;
+			continue;
+		}
+		if (broken)
+			mid = MAX(mid, run + s.pre);
+		else
+			pre = run + s.pre;
+		broken = true;
+		mid = MAX(mid, s.mid);
+		run = s.suf;
+	}
+	if (!broken)
+		return (struct pmm_node){ run, run, 0 }; /* wholly free */
+	return (struct pmm_node){ pre, run, tracked(mid) };
+}
+
+/* The free run that ends where child c (at `level`) starts, counted back to child `first`. */
+static uint32_t run_before(const struct pmm_region *r, unsigned level, size_t c, size_t first)
+{
+	uint32_t run = 0, span = (uint32_t)level_span(level); /* no child before c is short */
+	for (size_t j = c; j-- > first; run += span) {
+		struct pmm_node s = summary(r, level, j);
+		if (s.pre != span)
+			return run + s.suf;
+	}
+	return run;
+}
+
+/* The free run that starts where child c (at `level`) ends, up to child `end` (excluded). */
+static uint32_t run_after(const struct pmm_region *r, unsigned level, size_t c, size_t end)
+{
+	uint32_t run = 0;
+	for (size_t j = c + 1; j < end; j++) {
+		struct pmm_node s = summary(r, level, j);
+		uint32_t frames = entry_frames(r, level, j);
+		if (s.pre != frames)
+			return run + s.pre;
+		run += frames;
+	}
+	return run;
+}
+
+/* Where child c sits in its parent, and the free runs on either side of it. */
+struct child_place {
+	uint32_t frames;               /* child c's frames */
+	uint32_t left, right;          /* free frames right before / right after child c */
+	bool left_open, right_open;    /* those runs reach the parent's start / end */
+};
+
+/* The longest run that goes through a child s placed at p, touching neither end of the parent. */
+static uint32_t mid_through(struct pmm_node s, const struct child_place *p)
+{
+	if (s.pre == p->frames) /* wholly free: one run across it */
+		return p->left_open || p->right_open ? 0 : tracked(p->left + p->frames + p->right);
+	uint32_t m = s.mid;
+	if (!p->left_open)
+		m = MAX(m, p->left + s.pre);
+	if (!p->right_open)
+		m = MAX(m, s.suf + p->right);
+	return tracked(m);
+}
+
+/*
+ * The candidates for a parent's middle run that go through one child: of
+ * those that grew, the largest new value; of those that shrank, the largest
+ * old one. The others did not change, and neither did the parent's runs
+ * elsewhere.
+ */
+struct mid_change {
+	uint32_t grown, shrunk;
+};
+
+static inline void mid_note(struct mid_change *m, uint32_t was, uint32_t now)
+{
+	if (now > was)
+		m->grown = MAX(m->grown, now);
+	else if (now < was)
+		m->shrunk = MAX(m->shrunk, was);
+}
+
+/*
+ * Node p of level l after its child c (an index at level l - 1) went from
+ * `was` to `now`, every other child unchanged, old being p's summary before.
+ * Only the runs through child c can change. The node's prefix and suffix
+ * follow from the child's where the child reaches that end of the node
+ * (every child between is wholly free, which the old prefix and suffix
+ * tell); a neighbour is read only when a run through c that stops short of
+ * the node's ends changed. The middle run follows too, unless the longest
+ * one went through c and shrank: then this returns false and the caller
+ * recombines all the children. O(1) in the common cases (a fill moves only
+ * suffixes), O(PMM_FANOUT) at worst.
+ */
+static bool update_node(const struct pmm_region *r, unsigned l, size_t c, struct pmm_node old,
+			struct pmm_node was, struct pmm_node now, struct pmm_node *out)
+{
+	size_t p = c >> PMM_FANOUT_SHIFT, first, count = children(r, l, p, &first);
+	uint32_t span = (uint32_t)level_span(l - 1), before = (uint32_t)(c - first) * span;
+	struct child_place at = { .frames = entry_frames(r, l - 1, c) };
+	uint32_t after = entry_frames(r, l, p) - before - at.frames; /* frames after child c */
+	struct mid_change m = { 0, 0 };
+
+	at.left_open = old.pre >= before;
+	at.right_open = old.suf >= after;
+	*out = old;
+	if (was.pre == at.frames || now.pre == at.frames) {
+		/* Wholly free before or after: its prefix and suffix join or split. */
+		bool full = now.pre == at.frames;
+		at.left = at.left_open ? before : run_before(r, l - 1, c, first);
+		at.right = at.right_open ? after : run_after(r, l - 1, c, first + count);
+		if (at.left_open)
+			out->pre = at.left + (full ? at.frames + at.right : now.pre);
+		if (at.right_open)
+			out->suf = (full ? at.left + at.frames : now.suf) + at.right;
+		mid_note(&m, mid_through(was, &at), mid_through(now, &at));
+	} else {
+		mid_note(&m, was.mid, now.mid);
+		if (was.pre != now.pre) {
+			if (at.left_open) {
+				out->pre = old.pre - was.pre + now.pre;
+			} else {
+				uint32_t left = run_before(r, l - 1, c, first);
+				mid_note(&m, left + was.pre, left + now.pre);
+			}
+		}
+		if (was.suf != now.suf) {
+			if (at.right_open) {
+				out->suf = old.suf - was.suf + now.suf;
+			} else {
+				uint32_t right = run_after(r, l - 1, c, first + count);
+				mid_note(&m, was.suf + right, now.suf + right);
+			}
+		}
+	}
+	uint32_t grown = tracked(m.grown), shrunk = tracked(m.shrunk);
+	if (grown >= old.mid)
+		out->mid = grown; /* nothing elsewhere is longer */
+	else if (shrunk >= old.mid)
+		return false; /* the longest may have been the one that shrank */
+	return true;
+}
+
+/*
+ * update_node()'s commonest case, on its own to be quick: only the child's
+ * suffix moved (a fill, or first fit taking the start of the run that ends
+ * a word), the child is not wholly free, and every child after it is, so
+ * the node's suffix moves by as much and nothing else changes.
+ */
+static inline bool suffix_moved(const struct pmm_region *r, unsigned l, size_t c,
+				struct pmm_node old, struct pmm_node was, struct pmm_node now)
+{
+	if (was.pre != now.pre || was.mid != now.mid)
+		return false;
+	size_t span = level_span(l - 1), c_end = MIN((c + 1) * span, r->frames);
+	size_t p_end = MIN(ALIGN_UP(c + 1, (size_t)PMM_FANOUT) * span, r->frames);
+	return now.pre < c_end - c * span && old.suf >= p_end - c_end;
+}
+
+/*
+ * Brings the nodes above entry c of level 0 up to date after its summary
+ * went from `was` to `now`: one update_node() per level, stopping at the
+ * first node that comes out unchanged, since nothing above it can change.
+ */
+static void refresh_path(struct pmm_region *r, size_t c, struct pmm_node was,
+			 struct pmm_node now)
+{
+	for (unsigned l = 1; l <= r->levels; l++) {
+		size_t p = c >> PMM_FANOUT_SHIFT;
+		struct pmm_node old = r->nodes[l][p], fresh;
+		if (suffix_moved(r, l, c, old, was, now)) {
+			fresh = old;
+			fresh.suf = old.suf - was.suf + now.suf;
+		} else if (!update_node(r, l, c, old, was, now, &fresh)) {
+			fresh = combine(r, l, p);
+		}
+		if (same_node(old, fresh))
+			return;
+		r->nodes[l][p] = fresh;
+		was = old;
+		now = fresh;
+		c = p;
+	}
 }
 
 /*
  * Brings the nodes up to date after the summaries of words [lo, hi]
- * changed. Once a level comes out unchanged nothing above it can change,
- * so the walk stops there.
+ * changed, level by level, recombining every node above the range. Once a
+ * level comes out unchanged nothing above it can change.
  */
 static void refresh_nodes(struct pmm_region *r, size_t lo, size_t hi)
 {
@@ -295,7 +514,7 @@ static void refresh_range(struct pmm_region *r, size_t a, size_t b)
 
 	for (size_t w = lo; w <= hi; w++) {
 		uint64_t fw = free_word(r, w);
-		r->leaf_max[w] = leaf_run(fw);
+		r->leaf_mid[w] = word_mid(fw, entry_frames(r, 0, w));
 		avail_update(r, w, fw != 0);
 	}
 	refresh_nodes(r, lo, hi);
@@ -303,22 +522,22 @@ static void refresh_range(struct pmm_region *r, size_t a, size_t b)
 
 /*
  * Both summaries after the frames of word w alone changed, its free bits
- * having been old_fw. The tree is left alone when the word's tracked
- * longest run, prefix and suffix all read the same: the common case for a
- * single frame taken from or given back to a fragmented word.
+ * having been old_fw. The tree is left alone when the word's prefix,
+ * suffix and middle run read the same: the common case for a single frame
+ * taken from or given back to a fragmented word.
  */
 static void refresh_word(struct pmm_region *r, size_t w, uint64_t old_fw)
 {
 	uint64_t fw = free_word(r, w);
-	uint8_t max = leaf_run(fw);
 
 	if ((fw != 0) != (old_fw != 0))
 		avail_update(r, w, fw != 0);
-	if (max == r->leaf_max[w] && free_prefix(fw) == free_prefix(old_fw) &&
-	    free_suffix(fw) == free_suffix(old_fw))
+	struct pmm_node was = word_node(r, w, old_fw, r->leaf_mid[w]);
+	struct pmm_node now = word_node(r, w, fw, word_mid(fw, entry_frames(r, 0, w)));
+	if (same_node(was, now))
 		return;
-	r->leaf_max[w] = max;
-	refresh_nodes(r, w, w);
+	r->leaf_mid[w] = (uint8_t)now.mid;
+	refresh_path(r, w, was, now);
 }
 
 static inline struct pmm_node root(const struct pmm_region *r)
@@ -329,24 +548,26 @@ static inline struct pmm_node root(const struct pmm_region *r)
 /* The longest free run of r: the tree's, or a lone frame the tree does not record. */
 static size_t largest_run(const struct pmm_region *r)
 {
-	size_t max = root(r).max;
+	size_t max = node_max(root(r));
 	return max ? max : MIN(r->free, (size_t)1);
 }
 
 /*
  * The lowest-addressed run of n >= 2 free frames in r, which the caller
- * knows exists (root max >= n): one descent from the root, taking at each
- * level the first child whose run starts in the carry (the free frames
- * that end where the child starts) plus its prefix, or lies inside it.
- * A child with max >= n holds a run, so the descent never backtracks:
- * O(PMM_FANOUT * levels).
+ * knows exists (node_max(root) >= n): one descent from the root, taking at
+ * each level the first child whose run starts in the carry (the free
+ * frames that end where the child starts) plus its prefix, or lies inside
+ * it (its middle run or suffix holds n). Such a child holds the run, so
+ * the descent never backtracks: O(PMM_FANOUT * levels).
  */
 static size_t descend(const struct pmm_region *r, size_t n)
 {
 	size_t idx = 0, carry = 0;
 
 	for (unsigned l = r->levels; l >= 1; l--) {
-		size_t c = idx << PMM_FANOUT_SHIFT, last = MIN(c + PMM_FANOUT, r->count[l - 1]);
+		size_t c;
+		size_t last = children(r, l, idx, &c);
+		last += c;
 		size_t span = level_span(l - 1);
 		for (;; c++) {
 			if (c == last)
@@ -356,7 +577,7 @@ static size_t descend(const struct pmm_region *r, size_t n)
 			struct pmm_node s = summary(r, l - 1, c);
 			if (carry + s.pre >= n)
 				return c * span - carry;
-			if (s.max >= n)
+			if (s.mid >= n || s.suf >= n)
 				break;
 			carry = s.pre == span ? carry + span : s.suf;
 		}
@@ -389,7 +610,7 @@ static bool search_word(const struct pmm_region *r, size_t w, size_t from, size_
 		}
 	}
 	/* Never all free here: a free word is judged by its summary in search_node. */
-	*carry = free_suffix(fw);
+	*carry = word_suffix(fw, entry_frames(r, 0, w));
 	return false;
 }
 
@@ -397,10 +618,10 @@ static bool search_word(const struct pmm_region *r, size_t w, size_t from, size_
  * The leftmost run of n >= 2 free frames that starts at or after `from`,
  * within entry idx of `level`, given *carry free frames ending right before
  * it. A node wholly at or after `from` is judged by its summary: the run
- * either starts in the carry (carry + prefix >= n), lies inside (max >= n:
- * descend), or is not there (the carry moves on). Only the node holding
- * `from` is opened without that test, so the search visits O(levels) nodes
- * and scans at most PMM_FANOUT children in each.
+ * either starts in the carry (carry + prefix >= n), lies inside (middle run
+ * or suffix >= n: descend), or is not there (the carry moves on). Only the
+ * node holding `from` is opened without that test, so the search visits
+ * O(levels) nodes and scans at most PMM_FANOUT children in each.
  */
 static bool search_node(const struct pmm_region *r, unsigned level, size_t idx, size_t from,
 			size_t n, size_t *carry, size_t *found)
@@ -417,7 +638,7 @@ static bool search_node(const struct pmm_region *r, unsigned level, size_t idx, 
 			*found = start - *carry;
 			return true;
 		}
-		if (s.max < n) {
+		if (s.mid < n && s.suf < n) {
 			*carry = s.pre == span ? *carry + span : s.suf;
 			return false;
 		}
@@ -425,12 +646,11 @@ static bool search_node(const struct pmm_region *r, unsigned level, size_t idx, 
 	if (level == 0)
 		return search_word(r, idx, from, n, carry, found);
 
-	size_t first = idx << PMM_FANOUT_SHIFT;
-	size_t last = MIN(first + PMM_FANOUT, r->count[level - 1]);
-	for (size_t c = first; c < last; c++)
+	size_t first, count = children(r, level, idx, &first);
+	for (size_t c = first; c < first + count; c++)
 		if (search_node(r, level - 1, c, from, n, carry, found))
 			return true;
-	if (last - first < PMM_FANOUT)
+	if (count < PMM_FANOUT)
 		*carry = 0; /* the region ends inside this node */
 	return false;
 }
@@ -461,7 +681,7 @@ static bool search(const struct pmm_region *r, size_t from, size_t n, size_t *fo
 static bool region_find(const struct pmm_region *r, size_t n, uint64_t align, uint64_t min_pfn,
 			uint64_t limit_pfn, size_t *idx)
 {
-	if (n > r->free || (n > 1 && root(r).max < n))
+	if (n > r->free || (n > 1 && node_max(root(r)) < n))
 		return false;
 
 	uint64_t base_pfn = r->base >> PAGE_SHIFT;
@@ -603,7 +823,7 @@ static struct pmm_region *region_create(uint8_t **cursor, phys_addr_t base, size
 	r->mark = carve(cursor, lo.words * sizeof(uint64_t));
 	for (unsigned k = 0; k < lo.avail_levels; k++)
 		r->avail[k] = carve(cursor, words_for(lo.avail_bits[k]) * sizeof(uint64_t));
-	r->leaf_max = carve(cursor, lo.words);
+	r->leaf_mid = carve(cursor, lo.words);
 	for (unsigned l = 1; l <= lo.levels; l++)
 		r->nodes[l] = carve(cursor, lo.count[l] * sizeof(struct pmm_node));
 
@@ -617,8 +837,9 @@ static struct pmm_region *region_create(uint8_t **cursor, phys_addr_t base, size
 		memset(r->avail[k], 0xff, n * sizeof(uint64_t));
 		r->avail[k][n - 1] = bits % 64 ? bit_range(0, bits % 64) : ALL_ONES;
 	}
-	memset(r->leaf_max, PMM_WORD_FRAMES, lo.words);
-	r->leaf_max[lo.words - 1] = leaf_run(free_word(r, lo.words - 1));
+	memset(r->leaf_mid, 0, lo.words); /* a wholly free word has no middle run */
+	r->leaf_mid[lo.words - 1] = word_mid(free_word(r, lo.words - 1),
+					     entry_frames(r, 0, lo.words - 1));
 	for (unsigned l = 1; l <= lo.levels; l++)
 		for (size_t i = 0; i < lo.count[l]; i++)
 			r->nodes[l][i] = combine(r, l, i);
@@ -938,13 +1159,16 @@ static void check_failed(const struct pmm_region *r, const char *fmt, ...)
 }
 
 /*
- * Longest free run, prefix and suffix of a span of frames, fed one frame at
- * a time: deliberately not the word tricks, combine() or the thresholds the
- * allocator uses, so pmm_check does not trust the code it checks.
+ * The free runs of a span of frames, fed one frame at a time: deliberately
+ * not the word tricks or combine() the allocator uses, so pmm_check does
+ * not trust the code it checks.
  */
 struct brute {
-	uint32_t max, pre, run;
-	bool broken; /* a frame that is not free has been seen: the prefix is over */
+	uint32_t max;    /* longest run */
+	uint32_t pre;    /* the run at the span's start */
+	uint32_t mid;    /* longest run touching neither end */
+	uint32_t run;    /* the run that reaches the frame fed last */
+	bool broken;     /* a frame that is not free has been seen: the prefix is over */
 };
 
 static void brute_add(struct brute *b, bool free)
@@ -954,10 +1178,22 @@ static void brute_add(struct brute *b, bool free)
 		b->max = MAX(b->max, b->run);
 		if (!b->broken)
 			b->pre = b->run;
-	} else {
-		b->run = 0;
-		b->broken = true;
+		return;
 	}
+	if (b->broken) /* the run that ends here did not start at the span's start */
+		b->mid = MAX(b->mid, b->run);
+	b->run = 0;
+	b->broken = true;
+}
+
+/*
+ * What the tree must hold for the span fed to b (up to the region's end if
+ * that comes first): prefix, suffix, middle run (0 below PMM_MIN_TRACKED_RUN).
+ */
+static struct pmm_node brute_node(const struct brute *b)
+{
+	uint32_t mid = b->mid >= PMM_MIN_TRACKED_RUN ? b->mid : 0;
+	return (struct pmm_node){ b->pre, b->run, mid };
 }
 
 static bool is_free(const struct pmm_region *r, size_t i)
@@ -986,12 +1222,13 @@ static void check_bit_planes(const struct pmm_region *r)
 		in_run += popcount64(run);
 
 		struct brute b = { 0 };
-		for (size_t i = w * PMM_WORD_FRAMES; i < MIN(r->frames, (w + 1) * PMM_WORD_FRAMES); i++)
+		size_t end = MIN(r->frames, (w + 1) * PMM_WORD_FRAMES);
+		for (size_t i = w * PMM_WORD_FRAMES; i < end; i++)
 			brute_add(&b, is_free(r, i));
-		uint32_t max = b.max < PMM_MIN_TRACKED_RUN ? 0 : b.max;
-		CHECK(r, r->leaf_max[w] == max,
-		      "word %zu: summary says longest free run %u, the bits say %u", w,
-		      r->leaf_max[w], max);
+		uint32_t mid = brute_node(&b).mid;
+		CHECK(r, r->leaf_mid[w] == mid,
+		      "word %zu: summary says middle free run %u, the bits say %u", w,
+		      r->leaf_mid[w], mid);
 		bool bit = (r->avail[0][w / 64] >> (w % 64)) & 1;
 		CHECK(r, bit == (b.max > 0),
 		      "word %zu: the free-frame bitmap says %s, the bits say %s", w,
@@ -1006,23 +1243,20 @@ static void check_bit_planes(const struct pmm_region *r)
 	CHECK(r, free + reserved + in_run == r->frames, "frame states do not add up");
 }
 
-/* Node i of level l against the frames it covers; cut: the region ends inside it. */
-static void check_node(const struct pmm_region *r, unsigned l, size_t i, const struct brute *b,
-		       bool cut)
+/* Node i of level l against the frames it covers. */
+static void check_node(const struct pmm_region *r, unsigned l, size_t i, const struct brute *b)
 {
-	struct pmm_node want = { b->max < PMM_MIN_TRACKED_RUN ? 0 : b->max, b->pre,
-				 cut ? 0 : b->run };
-	struct pmm_node have = r->nodes[l][i];
-	CHECK(r, have.max == want.max && have.pre == want.pre && have.suf == want.suf,
-	      "level %u node %zu holds max/pre/suf %u/%u/%u, the frames say %u/%u/%u", l, i,
-	      have.max, have.pre, have.suf, want.max, want.pre, want.suf);
+	struct pmm_node want = brute_node(b), have = r->nodes[l][i];
+	CHECK(r, same_node(have, want),
+	      "level %u node %zu holds pre/suf/mid %u/%u/%u, the frames say %u/%u/%u", l, i,
+	      have.pre, have.suf, have.mid, want.pre, want.suf, want.mid);
 }
 
 /*
  * Every node of the tree and every bit of the free-frame bitmap above level
  * 0 (level 0 is check_bit_planes') against the frames they cover, in one
- * pass over the frames with an accumulator per level. Frames past the
- * region's end are not free, so a node the end cuts has no free suffix.
+ * pass over the frames with an accumulator per level. A node the region's
+ * end cuts covers the frames up to it.
  */
 static void check_summaries(const struct pmm_region *r)
 {
@@ -1034,9 +1268,8 @@ static void check_summaries(const struct pmm_region *r)
 		for (unsigned l = 1; l <= r->levels; l++) {
 			size_t span = level_span(l);
 			brute_add(&node[l], free);
-			bool node_end = ((i + 1) & (span - 1)) == 0;
-			if (node_end || last) {
-				check_node(r, l, i / span, &node[l], !node_end);
+			if (((i + 1) & (span - 1)) == 0 || last) {
+				check_node(r, l, i / span, &node[l]);
 				node[l] = (struct brute){ 0 };
 			}
 		}

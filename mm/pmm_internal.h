@@ -20,15 +20,25 @@
  * has a free frame; avail[k] has bit j set when word j of avail[k - 1] is
  * not zero; the last level is one word. Bits past the last entry are zero.
  *
- * The run tree (runs of PMM_MIN_TRACKED_RUN frames or more): level 0 is one
- * byte per 64-frame word, its longest free run; level l >= 1 has one
- * pmm_node per 8 entries of level l - 1, up to a single root. A node spans
- * 64 * 8^l frames; frames past the region's end count as not free, and so
- * do missing children. Every "longest run" in the tree (leaf_max, node.max)
- * is stored as 0 when it is shorter than PMM_MIN_TRACKED_RUN: a lone free
- * frame is the free-frame bitmap's business, so taking or freeing one in a
- * word that has no other free frame next to it changes no summary in the
- * tree. Prefixes and suffixes are always exact: they join across entries.
+ * The run tree (runs of PMM_MIN_TRACKED_RUN frames or more): each entry
+ * summarises its span by three free runs: the prefix (from its first
+ * frame), the suffix (to its last frame) and the middle run (the longest
+ * one touching neither end; 0 when the span is wholly free). Level 0 is one
+ * entry per 64-frame word, of which only the middle run is stored
+ * (leaf_mid, one byte; prefix and suffix come from the word with one bit
+ * scan). Level l >= 1 has one pmm_node per 8 entries of level l - 1, up to
+ * a single root; a node spans 64 * 8^l frames, and frames past the region's
+ * end count as not free, and so do missing children.
+ *
+ * Why a middle run rather than the longest run: taking the first frame of
+ * the free run at the end of a span (a fill) or giving one back there only
+ * moves the suffix, so every level above updates in O(1) from the child
+ * that changed and its neighbours (update_node) instead of recombining all
+ * eight children. Middle runs are stored as 0 when shorter than
+ * PMM_MIN_TRACKED_RUN: a lone free frame is the free-frame bitmap's
+ * business, so taking or freeing one in the middle of a word that has no
+ * other free frame next to it changes no summary in the tree. Prefixes and
+ * suffixes are always exact: they join across entries.
  */
 #ifndef MIO_MM_PMM_INTERNAL_H
 #define MIO_MM_PMM_INTERNAL_H
@@ -52,9 +62,9 @@ enum {
 	PMM_MIN_TRACKED_RUN = 2,
 };
 
-/* Longest free run (0 when below PMM_MIN_TRACKED_RUN), free prefix and free suffix, in frames. */
+/* Free prefix, free suffix and middle free run (0 below PMM_MIN_TRACKED_RUN), in frames. */
 struct pmm_node {
-	uint32_t max, pre, suf;
+	uint32_t pre, suf, mid;
 };
 
 struct pmm_region {
@@ -67,7 +77,7 @@ struct pmm_region {
 	unsigned avail_levels;   /* levels of the free-frame bitmap, 1 to PMM_AVAIL_LEVELS */
 	size_t avail_bits[PMM_AVAIL_LEVELS];   /* entries per level; avail_bits[0] = words */
 	uint64_t *avail[PMM_AVAIL_LEVELS];     /* the free-frame bitmap, level by level */
-	uint8_t *leaf_max;       /* level 0 of the tree */
+	uint8_t *leaf_mid;       /* level 0 of the tree: each word's middle run */
 	unsigned levels;         /* node levels above the words; the root is at this level */
 	size_t count[PMM_MAX_LEVELS + 1];             /* entries per level; count[0] = words */
 	struct pmm_node *nodes[PMM_MAX_LEVELS + 1];   /* nodes[l] for 1 <= l <= levels */

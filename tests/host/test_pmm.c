@@ -736,8 +736,16 @@ TestSuite(pmm_check, .init = cor_setup, .fini = cor_teardown);
 
 Test(pmm_check, catches_a_flipped_free_bit)
 {
-	/* A free frame that turns reserved behind the PMM's back. */
-	EXPECT_CHECK_FAILS(cor.pmm.regions->mark[40] ^= 1ull << 5, "summary says");
+	/* Two free frames of a free word turn reserved behind the PMM's back: a middle run appears. */
+	EXPECT_CHECK_FAILS(cor.pmm.regions->mark[40] ^= (1ull << 5) | (1ull << 20), "summary says");
+}
+
+Test(pmm_check, catches_a_flipped_free_bit_with_the_counters_forged)
+{
+	/* Word 40 keeps no middle run, so the stale summary is its parent's prefix. */
+	EXPECT_CHECK_FAILS((cor.pmm.regions->mark[40] ^= 1ull << 5, cor.pmm.regions->free--,
+			    cor.pmm.regions->reserved++),
+			   "level 1 node 5 holds pre/suf/mid 512/512/0, the frames say 5/506/0");
 }
 
 Test(pmm_check, catches_a_run_body_with_no_run_before_it)
@@ -755,12 +763,12 @@ Test(pmm_check, catches_a_wrong_counter)
 
 Test(pmm_check, catches_a_stale_tree_node)
 {
-	EXPECT_CHECK_FAILS(cor.pmm.regions->nodes[1][2].max--, "level 1 node 2");
+	EXPECT_CHECK_FAILS(cor.pmm.regions->nodes[1][2].pre--, "level 1 node 2");
 }
 
 Test(pmm_check, catches_a_stale_word_summary)
 {
-	EXPECT_CHECK_FAILS(cor.pmm.regions->leaf_max[0] = 64, "word 0");
+	EXPECT_CHECK_FAILS(cor.pmm.regions->leaf_mid[0] = 64, "word 0");
 }
 
 Test(pmm_check, catches_disturbed_padding)
