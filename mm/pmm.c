@@ -287,36 +287,63 @@ static inline size_t children(const struct pmm_region *r, unsigned l, size_t i, 
 }
 
 /*
- * Node i at level >= 1 from all its children. `run` is the free run that
- * reaches the next child's start; a child that is not wholly free ends it
- * with its prefix (the node's prefix if it is the first such child, a
- * middle run otherwise) and starts a new one with its suffix. The node
- * ends where its last child ends, the region's end for the last node.
+ * A node's summary folded from its children left to right. `run` is the
+ * free run that reaches the next child's start; a child that is not wholly
+ * free ends it with its prefix (the node's prefix if it is the first such
+ * child, a middle run otherwise) and starts a new one with its suffix.
+ */
+struct fold {
+	uint32_t run, pre, mid;
+	bool broken; /* a child that is not wholly free has been seen */
+};
+
+static inline void fold_child(struct fold *f, struct pmm_node s, uint32_t frames)
+{
+	if (s.pre == frames) {
+		f->run += frames;
+		return;
+	}
+	uint32_t joined = f->run + s.pre;
+	f->mid = MAX(f->mid, s.mid);
+	if (f->broken)
+		f->mid = MAX(f->mid, joined);
+	else
+		f->pre = joined;
+	f->broken = true;
+	f->run = s.suf;
+}
+
+static inline struct pmm_node fold_end(const struct fold *f)
+{
+	if (!f->broken)
+		return (struct pmm_node){ f->run, f->run, 0 }; /* wholly free */
+	return (struct pmm_node){ f->pre, f->run, tracked(f->mid) };
+}
+
+/*
+ * Node i at level >= 1 from all its children. The node ends where its last
+ * child ends: the region's end for the last node of a level, whose last
+ * child may be short.
  */
 static struct pmm_node combine(const struct pmm_region *r, unsigned level, size_t i)
 {
-	size_t first, count = children(r, level, i, &first);
-	uint32_t run = 0, pre = 0, mid = 0;
-	bool broken = false; /* a child that is not wholly free has been seen */
+	size_t first, count = children(r, level, i, &first), last = first + count - 1;
+	uint32_t span = (uint32_t)level_span(level - 1);
+	uint32_t last_frames = entry_frames(r, level - 1, last);
+	struct fold f = { 0, 0, 0, false };
 
-	for (size_t c = first; c < first + count; c++) {
-		struct pmm_node s = summary(r, level - 1, c);
-		uint32_t frames = entry_frames(r, level - 1, c);
-		if (s.pre == frames) {
-			run += frames;
-			continue;
+	if (level == 1) {
+		for (size_t w = first; w < last; w++) {
+			uint64_t fw = free_word(r, w);
+			fold_child(&f, (struct pmm_node){ free_prefix(fw), free_suffix(fw), r->leaf_mid[w] },
+				   span);
 		}
-		if (broken)
-			mid = MAX(mid, run + s.pre);
-		else
-			pre = run + s.pre;
-		broken = true;
-		mid = MAX(mid, s.mid);
-		run = s.suf;
+	} else {
+		for (size_t c = first; c < last; c++)
+			fold_child(&f, r->nodes[level - 1][c], span);
 	}
-	if (!broken)
-		return (struct pmm_node){ run, run, 0 }; /* wholly free */
-	return (struct pmm_node){ pre, run, tracked(mid) };
+	fold_child(&f, summary(r, level - 1, last), last_frames);
+	return fold_end(&f);
 }
 
 /* The free run that ends where child c (at `level`) starts, counted back to child `first`. */
@@ -461,14 +488,15 @@ static inline bool suffix_moved(const struct pmm_region *r, unsigned l, size_t c
 }
 
 /*
- * Brings the nodes above entry c of level 0 up to date after its summary
- * went from `was` to `now`: one update_node() per level, stopping at the
- * first node that comes out unchanged, since nothing above it can change.
+ * Brings the nodes above entry c of level l - 1 up to date after its
+ * summary went from `was` to `now`: one update_node() per level, stopping
+ * at the first node that comes out unchanged, since nothing above it can
+ * change.
  */
-static void refresh_path(struct pmm_region *r, size_t c, struct pmm_node was,
+static void refresh_path(struct pmm_region *r, unsigned l, size_t c, struct pmm_node was,
 			 struct pmm_node now)
 {
-	for (unsigned l = 1; l <= r->levels; l++) {
+	for (; l <= r->levels; l++) {
 		size_t p = c >> PMM_FANOUT_SHIFT;
 		struct pmm_node old = r->nodes[l][p], fresh;
 		if (suffix_moved(r, l, c, old, was, now)) {
@@ -488,8 +516,10 @@ static void refresh_path(struct pmm_region *r, size_t c, struct pmm_node was,
 
 /*
  * Brings the nodes up to date after the summaries of words [lo, hi]
- * changed, level by level, recombining every node above the range. Once a
- * level comes out unchanged nothing above it can change.
+ * changed: each level's nodes above the range recombined from all their
+ * children, until the range narrows to one node, above which
+ * refresh_path() takes over. Once a level comes out unchanged nothing
+ * above it can change.
  */
 static void refresh_nodes(struct pmm_region *r, size_t lo, size_t hi)
 {
@@ -497,6 +527,14 @@ static void refresh_nodes(struct pmm_region *r, size_t lo, size_t hi)
 		bool changed = false;
 		lo >>= PMM_FANOUT_SHIFT;
 		hi >>= PMM_FANOUT_SHIFT;
+		if (lo == hi) {
+			struct pmm_node old = r->nodes[l][lo], fresh = combine(r, l, lo);
+			if (same_node(old, fresh))
+				return;
+			r->nodes[l][lo] = fresh;
+			refresh_path(r, l + 1, lo, old, fresh);
+			return;
+		}
 		for (size_t i = lo; i <= hi; i++) {
 			struct pmm_node fresh = combine(r, l, i);
 			changed = changed || !same_node(fresh, r->nodes[l][i]);
@@ -537,7 +575,7 @@ static void refresh_word(struct pmm_region *r, size_t w, uint64_t old_fw)
 	if (same_node(was, now))
 		return;
 	r->leaf_mid[w] = (uint8_t)now.mid;
-	refresh_path(r, w, was, now);
+	refresh_path(r, 1, w, was, now);
 }
 
 static inline struct pmm_node root(const struct pmm_region *r)
@@ -565,12 +603,10 @@ static size_t descend(const struct pmm_region *r, size_t n)
 	size_t idx = 0, carry = 0;
 
 	for (unsigned l = r->levels; l >= 1; l--) {
-		size_t c;
-		size_t last = children(r, l, idx, &c);
-		last += c;
+		size_t c, end = children(r, l, idx, &c);
 		size_t span = level_span(l - 1);
-		for (;; c++) {
-			if (c == last)
+		for (end += c;; c++) {
+			if (c == end)
 				panic("pmm: region at 0x%llx: tree node %zu at level %u promises a "
 				      "run of %zu frames its children do not hold",
 				      PA(r->base), idx, l, n);
@@ -579,6 +615,7 @@ static size_t descend(const struct pmm_region *r, size_t n)
 				return c * span - carry;
 			if (s.mid >= n || s.suf >= n)
 				break;
+			/* Past a short last child the carry is never used. */
 			carry = s.pre == span ? carry + span : s.suf;
 		}
 		idx = c;
