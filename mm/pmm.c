@@ -299,18 +299,14 @@ struct fold {
 
 static inline void fold_child(struct fold *f, struct pmm_node s, uint32_t frames)
 {
-	if (s.pre == frames) {
-		f->run += frames;
-		return;
-	}
+	/* Written as selects rather than branches: which way each child goes is data. */
+	bool full = s.pre == frames;
 	uint32_t joined = f->run + s.pre;
-	f->mid = MAX(f->mid, s.mid);
-	if (f->broken)
-		f->mid = MAX(f->mid, joined);
-	else
-		f->pre = joined;
-	f->broken = true;
-	f->run = s.suf;
+	uint32_t inner = full ? 0 : MAX(s.mid, f->broken ? joined : 0);
+	f->mid = MAX(f->mid, inner);
+	f->pre = f->broken || full ? f->pre : joined;
+	f->broken = f->broken || !full;
+	f->run = full ? joined : s.suf; /* a wholly free child: joined = run + frames */
 }
 
 static inline struct pmm_node fold_end(const struct fold *f)
