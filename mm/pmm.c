@@ -548,7 +548,8 @@ static void refresh_range(struct pmm_region *r, size_t a, size_t b)
 
 	for (size_t w = lo; w <= hi; w++) {
 		uint64_t fw = free_word(r, w);
-		r->leaf_mid[w] = word_mid(fw, entry_frames(r, 0, w));
+		/* A word wholly free or wholly not (the inside of a long run) has no middle run. */
+		r->leaf_mid[w] = fw == 0 || fw == ALL_ONES ? 0 : word_mid(fw, entry_frames(r, 0, w));
 		avail_update(r, w, fw != 0);
 	}
 	refresh_nodes(r, lo, hi);
@@ -586,6 +587,13 @@ static size_t largest_run(const struct pmm_region *r)
 	return max ? max : MIN(r->free, (size_t)1);
 }
 
+__attribute__((noreturn, cold))
+static void missing_run(const struct pmm_region *r, unsigned l, size_t idx, size_t n)
+{
+	panic("pmm: region at 0x%llx: tree node %zu at level %u promises a run of %zu frames "
+	      "its children do not hold", PA(r->base), idx, l, n);
+}
+
 /*
  * The lowest-addressed run of n >= 2 free frames in r, which the caller
  * knows exists (node_max(root) >= n): one descent from the root, taking at
@@ -598,15 +606,14 @@ static size_t descend(const struct pmm_region *r, size_t n)
 {
 	size_t idx = 0, carry = 0;
 
-	for (unsigned l = r->levels; l >= 1; l--) {
+	for (unsigned l = r->levels; l >= 2; l--) {
 		size_t c, end = children(r, l, idx, &c);
 		size_t span = level_span(l - 1);
+		const struct pmm_node *child = r->nodes[l - 1];
 		for (end += c;; c++) {
 			if (c == end)
-				panic("pmm: region at 0x%llx: tree node %zu at level %u promises a "
-				      "run of %zu frames its children do not hold",
-				      PA(r->base), idx, l, n);
-			struct pmm_node s = summary(r, l - 1, c);
+				missing_run(r, l, idx, n);
+			struct pmm_node s = child[c];
 			if (carry + s.pre >= n)
 				return c * span - carry;
 			if (s.mid >= n || s.suf >= n)
@@ -615,6 +622,25 @@ static size_t descend(const struct pmm_region *r, size_t n)
 			carry = s.pre == span ? carry + span : s.suf;
 		}
 		idx = c;
+	}
+	if (r->levels >= 1) {
+		/* The words of node idx at level 1: prefix and suffix come from the bits. */
+		size_t w, end = children(r, 1, idx, &w);
+		for (end += w;; w++) {
+			if (w == end)
+				missing_run(r, 1, idx, n);
+			uint64_t fw = free_word(r, w);
+			unsigned pre = free_prefix(fw);
+			if (carry + pre >= n)
+				return w * PMM_WORD_FRAMES - carry;
+			if (r->leaf_mid[w] >= n)
+				break;
+			unsigned suf = word_suffix(fw, entry_frames(r, 0, w));
+			if (suf >= n)
+				break;
+			carry = pre == PMM_WORD_FRAMES ? carry + PMM_WORD_FRAMES : suf;
+		}
+		idx = w;
 	}
 	/* Word idx holds the run; none starts in the carry (carry + prefix < n). */
 	return idx * PMM_WORD_FRAMES + ctz64(run_starts(free_word(r, idx), n));
