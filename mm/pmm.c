@@ -196,6 +196,16 @@ static void avail_update(struct pmm_region *r, size_t w, bool has_free)
  */
 static size_t next_free(const struct pmm_region *r, size_t f)
 {
+	if (f == 0) {
+		/* From the region's start (pmm_alloc_frame): straight down from the top word. */
+		unsigned k = r->avail_levels - 1;
+		if (!r->avail[k][0])
+			return r->frames;
+		size_t i = ctz64(r->avail[k][0]);
+		while (k-- > 0)
+			i = i * 64 + ctz64(r->avail[k][i]);
+		return i * PMM_WORD_FRAMES + ctz64(free_word(r, i));
+	}
 	size_t w = f / PMM_WORD_FRAMES;
 	uint64_t fw = free_word(r, w) & (ALL_ONES << (f % PMM_WORD_FRAMES));
 	if (fw)
