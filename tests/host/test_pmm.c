@@ -391,6 +391,164 @@ Test(pmm, lower_bound_reaches_above_4gib_first)
 	fx_done(&f);
 }
 
+/* ---- the summaries: free-frame bitmap and run tree, at region edges ---- */
+
+/* One region of `frames` frames at 1 MiB, no floor in the way. */
+static void fx_frames(struct fx *f, size_t frames)
+{
+	fx_ranges(f, (struct memmap_range[]){ R(MIB(1), MIB(1) + frames * FRAME) }, 1, 0);
+}
+
+#define AT(i) (MIB(1) + (phys_addr_t)(i) * FRAME)
+
+/* Sizes around every boundary the summaries have: a word, a level-1 node, the bitmap's levels. */
+static const size_t edge_sizes[] = { 1, 2, 63, 64, 65, 127, 511, 512, 513, 4095, 4096, 4097,
+				     4159, 32767, 32769, 262143, 262145, 300007 };
+
+Test(pmm_edges, single_frames_fill_every_size_in_order_and_refill_holes)
+{
+	for (size_t k = 0; k < ARRAY_SIZE(edge_sizes); k++) {
+		size_t n = edge_sizes[k];
+		struct fx f;
+		fx_frames(&f, n);
+		for (size_t i = 0; i < n; i++)
+			cr_assert_eq(phys_of(pmm_alloc(&f.pmm, 1)), AT(i), "%zu frames: frame %zu", n, i);
+		cr_assert_null(pmm_alloc(&f.pmm, 1), "%zu frames: the region is full", n);
+		cr_assert_eq(stats_of(&f.pmm).largest_free_run, 0);
+		pmm_check(&f.pmm);
+		/* Holes in the last word, the middle and the first word come back lowest first. */
+		size_t holes[] = { n - 1, n / 2, 0 }, nholes = n >= 5 ? 3 : 1;
+		for (size_t h = 0; h < nholes; h++)
+			pmm_free_phys(&f.pmm, AT(holes[h]));
+		cr_assert_eq(stats_of(&f.pmm).largest_free_run, 1);
+		pmm_check(&f.pmm);
+		for (size_t h = nholes; h-- > 0;)
+			cr_assert_eq(phys_of(pmm_alloc(&f.pmm, 1)), AT(holes[h]), "%zu frames: hole %zu",
+				     n, holes[h]);
+		cr_assert_null(pmm_alloc(&f.pmm, 1));
+		pmm_check(&f.pmm);
+		fx_done(&f);
+	}
+}
+
+Test(pmm_edges, the_region_end_ends_the_last_word_and_the_last_nodes)
+{
+	for (size_t k = 0; k < ARRAY_SIZE(edge_sizes); k++) {
+		size_t n = edge_sizes[k];
+		if (n < 4)
+			continue;
+		struct fx f;
+		fx_frames(&f, n);
+		/* Everything allocated but a run at the very end of the region. */
+		size_t tail = n / 3 + 1;
+		phys_addr_t head;
+		cr_assert_eq(pmm_alloc_phys(&f.pmm, n - tail, 0, PMM_LIMIT_NONE, &head), 0);
+		cr_assert_eq(stats_of(&f.pmm).largest_free_run, tail, "%zu frames", n);
+		pmm_check(&f.pmm);
+		phys_addr_t a;
+		cr_assert_eq(pmm_alloc_phys(&f.pmm, tail + 1, 0, PMM_LIMIT_NONE, &a), -MIO_ENOMEM);
+		cr_assert_eq(pmm_alloc_phys(&f.pmm, tail, 0, PMM_LIMIT_NONE, &a), 0, "%zu frames", n);
+		cr_assert_eq(a, AT(n - tail));
+		pmm_check(&f.pmm);
+		/* Given back, the tail merges with nothing after it and the head's run stays whole. */
+		cr_assert_eq(pmm_free_phys(&f.pmm, a), tail);
+		cr_assert_eq(pmm_free_phys(&f.pmm, head), n - tail);
+		cr_assert_eq(stats_of(&f.pmm).largest_free_run, n);
+		pmm_check(&f.pmm);
+		fx_done(&f);
+	}
+}
+
+Test(pmm_edges, reservations_at_both_region_edges)
+{
+	for (size_t k = 0; k < ARRAY_SIZE(edge_sizes); k++) {
+		size_t n = edge_sizes[k];
+		if (n < 6)
+			continue;
+		struct fx f;
+		fx_frames(&f, n);
+		cr_assert_eq(pmm_reserve(&f.pmm, AT(0), AT(1), "first"), 1);
+		cr_assert_eq(pmm_reserve(&f.pmm, AT(n - 2), AT(n) + 5 * FRAME, "last two and beyond"), 2);
+		pmm_check(&f.pmm);
+		cr_assert_eq(stats_of(&f.pmm).largest_free_run, n - 3, "%zu frames", n);
+		phys_addr_t a, b;
+		cr_assert_eq(pmm_alloc_phys(&f.pmm, n - 2, 0, PMM_LIMIT_NONE, &a), -MIO_ENOMEM);
+		cr_assert_eq(pmm_alloc_phys(&f.pmm, n - 3, 0, PMM_LIMIT_NONE, &a), 0);
+		cr_assert_eq(a, AT(1));
+		cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 0, PMM_LIMIT_NONE, &b), -MIO_ENOMEM);
+		pmm_check(&f.pmm);
+		cr_assert_eq(pmm_free_phys(&f.pmm, a), n - 3);
+		/* Single frames: the first one past the reserved first frame, the last before the end. */
+		cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 0, PMM_LIMIT_NONE, &b), 0);
+		cr_assert_eq(b, AT(1));
+		cr_assert_eq(pmm_alloc_phys_range(&f.pmm, 1, 0, AT(n - 3), PMM_LIMIT_NONE, &b), 0);
+		cr_assert_eq(b, AT(n - 3));
+		cr_assert_eq(pmm_alloc_phys_range(&f.pmm, 1, 0, AT(n - 3), PMM_LIMIT_NONE, &b), -MIO_ENOMEM);
+		pmm_check(&f.pmm);
+		fx_done(&f);
+	}
+}
+
+Test(pmm_edges, single_frames_respect_the_lower_bound_the_limit_and_alignment)
+{
+	struct fx f;
+	fx_frames(&f, 300007); /* three bitmap levels */
+	phys_addr_t a;
+	/* Free frames only at 5, 64 * 70 + 3 (another bitmap word) and 262144 + 9 (the top level). */
+	cr_assert_eq(pmm_reserve(&f.pmm, AT(0), AT(5), "pin"), 5);
+	cr_assert_eq(pmm_reserve(&f.pmm, AT(6), AT(64 * 70 + 3), "pin"), 64 * 70 + 3 - 6);
+	cr_assert_eq(pmm_reserve(&f.pmm, AT(64 * 70 + 4), AT(262144 + 9), "pin"),
+		     262144 + 9 - (64 * 70 + 4));
+	cr_assert_eq(pmm_reserve(&f.pmm, AT(262144 + 10), AT(300007), "pin"), 300007 - 262154);
+	pmm_check(&f.pmm);
+	cr_assert_eq(stats_of(&f.pmm).free, 3);
+
+	/* The limit cuts before the lowest free frame, then just after it. */
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 0, AT(5), &a), -MIO_ENOMEM);
+	/* The lower bound skips the first two, inside a word and across bitmap words. */
+	cr_assert_eq(pmm_alloc_phys_range(&f.pmm, 1, 0, AT(6), AT(300007), &a), 0);
+	cr_assert_eq(a, AT(64 * 70 + 3));
+	cr_assert_eq(pmm_alloc_phys_range(&f.pmm, 1, 0, AT(64 * 70 + 3), PMM_LIMIT_NONE, &a), 0);
+	cr_assert_eq(a, AT(262144 + 9));
+	cr_assert_eq(pmm_alloc_phys_range(&f.pmm, 1, 0, AT(64 * 70), PMM_LIMIT_NONE, &a), -MIO_ENOMEM);
+	/* Alignment: the last free frame, 5, is odd: an 8 KiB-aligned single frame does not exist. */
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 2 * FRAME, PMM_LIMIT_NONE, &a), -MIO_ENOMEM);
+	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, FRAME, AT(6), &a), 0);
+	cr_assert_eq(a, AT(5));
+	pmm_check(&f.pmm);
+	fx_done(&f);
+}
+
+Test(pmm_edges, a_lone_frame_in_a_taken_word_leaves_the_run_tree_alone)
+{
+	struct fx f;
+	fx_frames(&f, 5000);
+	struct pmm_region *r = f.pmm.regions;
+	for (size_t i = 0; i < 3000; i++)
+		pmm_alloc(&f.pmm, 1);
+	size_t tree_bytes[PMM_MAX_LEVELS + 1];
+	void *before[PMM_MAX_LEVELS + 1];
+	for (unsigned l = 1; l <= r->levels; l++) {
+		tree_bytes[l] = r->count[l] * sizeof(struct pmm_node);
+		before[l] = malloc(tree_bytes[l]);
+		memcpy(before[l], r->nodes[l], tree_bytes[l]);
+	}
+	uint8_t leaf = r->leaf_mid[20];
+	/* Frame 20 * 64 + 30 sits between taken frames: it is the free-frame bitmap's alone. */
+	pmm_free_phys(&f.pmm, AT(20 * 64 + 30));
+	cr_assert_eq((r->avail[0][0] >> 20) & 1, 1, "word 20 has a free frame now");
+	for (unsigned l = 1; l <= r->levels; l++)
+		cr_assert_eq(memcmp(before[l], r->nodes[l], tree_bytes[l]), 0, "level %u changed", l);
+	cr_assert_eq(r->leaf_mid[20], leaf);
+	pmm_check(&f.pmm);
+	cr_assert_eq(phys_of(pmm_alloc(&f.pmm, 1)), AT(20 * 64 + 30));
+	cr_assert_eq((r->avail[0][0] >> 20) & 1, 0);
+	pmm_check(&f.pmm);
+	for (unsigned l = 1; l <= r->levels; l++)
+		free(before[l]);
+	fx_done(&f);
+}
+
 struct walk_log {
 	phys_addr_t start[64], end[64];
 	enum pmm_frame_state st[64];
@@ -710,6 +868,11 @@ Test(pmm, kernel_api_wraps_kernel_pmm)
 
 /* ---- pmm_check notices corruption ---- */
 
+static size_t popcount_free(const struct pmm_region *r, size_t w)
+{
+	return (size_t)__builtin_popcountll(r->idle[w] & ~r->mark[w]);
+}
+
 static struct fx cor;
 
 static void cor_setup(void)
@@ -769,6 +932,38 @@ Test(pmm_check, catches_a_stale_tree_node)
 Test(pmm_check, catches_a_stale_word_summary)
 {
 	EXPECT_CHECK_FAILS(cor.pmm.regions->leaf_mid[0] = 64, "word 0");
+}
+
+Test(pmm_check, catches_a_bitmap_bit_left_set_when_a_word_fills)
+{
+	/* Word 0 (frames 0-63) has free frames; take them all behind the bitmap's back. */
+	struct pmm_region *r = cor.pmm.regions;
+	EXPECT_CHECK_FAILS((r->free -= popcount_free(r, 0), r->allocated += popcount_free(r, 0),
+			    r->idle[0] = 0, r->mark[0] = 1),
+			   "word 0: the free-frame bitmap says a frame is free, the bits say none is");
+}
+
+Test(pmm_check, catches_a_bitmap_bit_cleared_for_a_word_with_free_frames)
+{
+	EXPECT_CHECK_FAILS(cor.pmm.regions->avail[0][0] &= ~(1ull << 30),
+			   "word 30: the free-frame bitmap says no frame is free");
+}
+
+Test(pmm_check, catches_a_stale_upper_bitmap_level)
+{
+	/* 5000 frames: 79 words, two bitmap levels; bit 1 of level 1 covers words 64-78. */
+	EXPECT_CHECK_FAILS(cor.pmm.regions->avail[1][0] &= ~2ull,
+			   "free-frame bitmap level 1 bit 1 says no frame is free");
+}
+
+Test(pmm_check, catches_bitmap_bits_past_the_last_entry)
+{
+	EXPECT_CHECK_FAILS(cor.pmm.regions->avail[0][1] |= 1ull << 20, "past its 79 entries");
+}
+
+Test(pmm_check, catches_a_stale_middle_run)
+{
+	EXPECT_CHECK_FAILS(cor.pmm.regions->nodes[2][0].mid = 40, "level 2 node 0");
 }
 
 Test(pmm_check, catches_disturbed_padding)
@@ -907,6 +1102,63 @@ Test(pmm_differential, many_tiny_regions)
 	for (size_t i = 0; i < 12; i++)
 		r[i] = R(MIB(1) + i * MIB(1), MIB(1) + i * MIB(1) + (1 + i * 17) * FRAME);
 	run_differential(r, 12, 0, 2000, 7, true);
+}
+
+/*
+ * One region of `frames` frames at 1 MiB with activity all over it, not
+ * just at the bottom where first fit keeps returning: reservations
+ * scattered across it, and allocations with lower bounds anywhere in it,
+ * of runs up to a few thousand frames, so every level of both summaries
+ * and every node boundary sees splits and merges.
+ */
+static void run_spread(size_t frames, int ops, uint64_t seed, bool full)
+{
+	struct memmap_range r = R(MIB(1), MIB(1) + frames * FRAME);
+	struct pmm_diff d;
+	rng = seed;
+	cr_assert(pmm_diff_init(&d, &r, 1, 0), "%s", d.why);
+	d.full_compare = full;
+	for (int i = 0; i < 24; i++) {
+		phys_addr_t s = AT(next_rand() % frames);
+		cr_assert(pmm_diff_reserve(&d, s, s + (1 + next_rand() % 2000) * FRAME), "%s", d.why);
+	}
+	for (int op = 0; op < ops; op++) {
+		uint64_t kind = next_rand() % 16;
+		size_t n = kind % 4 == 0 ? 1 : next_rand() % 8 == 0 ? 1 + next_rand() % 5000 : random_size();
+		phys_addr_t min = AT(next_rand() % frames);
+		bool ok;
+		if (kind < 5)
+			ok = pmm_diff_alloc_range(&d, n, random_align(), min, PMM_LIMIT_NONE);
+		else if (kind < 8)
+			ok = pmm_diff_alloc(&d, n, kind == 5 ? random_align() : 0, PMM_LIMIT_NONE);
+		else if (kind < 14)
+			ok = pmm_diff_free(&d, (size_t)next_rand());
+		else if (kind < 15)
+			ok = pmm_diff_free_any(&d, AT(next_rand() % (frames + 1)));
+		else
+			ok = pmm_diff_reserve(&d, min, min + (next_rand() % 8) * FRAME);
+		cr_assert(ok, "%zu frames, op %d (seed %llu): %s", frames, op, ULL(seed), d.why);
+	}
+	while (d.live_count)
+		cr_assert(pmm_diff_free(&d, 0), "%s", d.why);
+	pmm_diff_destroy(&d);
+}
+
+Test(pmm_differential, regions_of_every_edge_size)
+{
+	for (size_t k = 0; k < ARRAY_SIZE(edge_sizes); k++) {
+		size_t n = edge_sizes[k];
+		if (n <= 4159)
+			run_spread(n, 400, 100 + k, true);
+		else if (n <= 32769)
+			run_spread(n, 400, 100 + k, false);
+	}
+}
+
+Test(pmm_differential, deep_tree_and_three_bitmap_levels)
+{
+	/* 300,007 frames: five node levels, three bitmap levels, nothing a multiple of 64. */
+	run_spread(300007, 150, 4242, false);
 }
 
 Test(pmm_differential, fuzz_scenarios_from_seeds_and_random_bytes)
