@@ -1164,7 +1164,7 @@ Test(pmm_differential, deep_tree_and_three_bitmap_levels)
 Test(pmm_differential, fuzz_scenarios_from_seeds_and_random_bytes)
 {
 	static const char *const seeds[] = { "seed-singles", "seed-across-4g", "seed-limits",
-					     "seed-misuse", "seed-empty" };
+					     "seed-misuse", "seed-empty", "seed-large", "seed-huge" };
 	char why[400];
 	uint8_t data[1200];
 	for (size_t i = 0; i < ARRAY_SIZE(seeds); i++) {

@@ -60,6 +60,9 @@ static bool same_frames(struct pmm_diff *d)
 
 bool pmm_diff_verify(struct pmm_diff *d)
 {
+	if (d->check_every > 1 && ++d->unchecked < d->check_every)
+		return true; /* the operation itself was compared; the state is, every few steps */
+	d->unchecked = 0;
 	if (HOST_PANICS(pmm_check(&d->pmm)))
 		return FAIL(d, "%s", host_panic_message);
 	if (!same_stats(d))
@@ -222,7 +225,17 @@ static uint8_t next_byte(struct byte_reader *r)
 
 #define FRAME ((phys_addr_t)PAGE_SIZE)
 
-static size_t decode_map(struct byte_reader *in, struct memmap_range *r, phys_addr_t *floor)
+/*
+ * How big the map is: small ranges (up to 511 frames: a level-1 tree, one
+ * bitmap word) keep every step cheap enough to compare every frame; large
+ * ones (up to 34,237 frames) and a huge one (up to 264,191: five node
+ * levels, three bitmap levels) reach the deep parts of both summaries, with
+ * addresses and run sizes scaled to match and pmm_check every few steps.
+ */
+enum map_size { MAP_SMALL, MAP_LARGE, MAP_HUGE };
+
+static size_t decode_map(struct byte_reader *in, struct memmap_range *r, phys_addr_t *floor,
+			 enum map_size *size)
 {
 	static const phys_addr_t bases[] = { (phys_addr_t)1 << 20, ((phys_addr_t)16 << 20) - 96 * FRAME,
 					     ((phys_addr_t)1 << 32) - 64 * FRAME, 0 };
@@ -230,11 +243,17 @@ static size_t decode_map(struct byte_reader *in, struct memmap_range *r, phys_ad
 	size_t n = (shape & 3) + 1;
 	phys_addr_t at = bases[(shape >> 2) & 3];
 
+	*size = (shape & 0xc0) == 0xc0 ? MAP_HUGE : shape & 0x40 ? MAP_LARGE : MAP_SMALL;
+	if (*size == MAP_HUGE)
+		n = 1;
 	for (size_t i = 0; i < n; i++) {
 		at += (phys_addr_t)(next_byte(in) % 48) * FRAME; /* a gap, or none: ranges may touch */
-		phys_addr_t len = (phys_addr_t)(1 + next_byte(in) * 2) * FRAME;
-		r[i] = (struct memmap_range){ at, at + len };
-		at += len;
+		uint8_t b = next_byte(in);
+		phys_addr_t len = *size == MAP_HUGE    ? (phys_addr_t)(1 + b) * 1031 + next_byte(in)
+				  : *size == MAP_LARGE ? (phys_addr_t)(1 + b * 2) * 67
+						       : (phys_addr_t)(1 + b * 2);
+		r[i] = (struct memmap_range){ at, at + len * FRAME };
+		at += len * FRAME;
 	}
 	switch ((shape >> 4) & 3) {
 	case 0:
@@ -249,18 +268,26 @@ static size_t decode_map(struct byte_reader *in, struct memmap_range *r, phys_ad
 	return n;
 }
 
-/* An address somewhere in or around the map: frame starts mostly, sometimes junk. */
-static phys_addr_t decode_addr(const struct memmap_range *r, size_t n, uint8_t a, uint8_t b)
+/*
+ * An address somewhere in or around the map: frame starts mostly, sometimes
+ * junk. In a small range b picks the frame; in a larger one b picks a
+ * 256th of it and a few bits of a the frame near there.
+ */
+static phys_addr_t decode_addr(const struct memmap_range *r, size_t n, enum map_size size,
+			       uint8_t a, uint8_t b)
 {
 	const struct memmap_range *rr = &r[a % n];
 	phys_addr_t frames = (rr->end - rr->start) / FRAME;
-	phys_addr_t addr = rr->start + (b % (frames + 2)) * FRAME - (a & 0x80 ? FRAME : 0);
+	phys_addr_t idx = size == MAP_SMALL ? b % (frames + 2)
+					    : MIN(b * (frames + 2) / 256 + (a >> 2) % 8, frames + 1);
+	phys_addr_t addr = rr->start + idx * FRAME - (a & 0x80 ? FRAME : 0);
 	return (a & 0x40) && (b & 1) ? addr + 0x10 : addr;
 }
 
-static bool run_op(struct pmm_diff *d, const struct memmap_range *r, size_t n, uint8_t op,
-		   uint8_t a, uint8_t b)
+static bool run_op(struct pmm_diff *d, const struct memmap_range *r, size_t n, enum map_size size,
+		   uint8_t op, uint8_t a, uint8_t b)
 {
+	size_t scale = size == MAP_SMALL ? 1 : size == MAP_LARGE ? 16 : 128;
 	static const phys_addr_t aligns[] = { 0, FRAME, 2 * FRAME, 16 * FRAME, 64 << 10,
 					      1 << 20, 4 << 20, 3 * FRAME };
 	static const phys_addr_t limits[] = { PMM_LIMIT_NONE, PMM_LIMIT_4GIB, PMM_LIMIT_16MIB,
@@ -274,16 +301,17 @@ static bool run_op(struct pmm_diff *d, const struct memmap_range *r, size_t n, u
 		return pmm_diff_alloc_range(d, 1 + a % 8, aligns[b & 7], mins[(b >> 5) & 3],
 					    limits[(b >> 3) & 3]);
 	case 2:
-		return pmm_diff_alloc(d, 1 + a * (1 + (b >> 6)), aligns[b & 7], limits[(b >> 3) & 3]);
+		return pmm_diff_alloc(d, 1 + a * (1 + (b >> 6)) * scale, aligns[b & 7],
+				      limits[(b >> 3) & 3]);
 	case 3:
 		return pmm_diff_alloc_ptr(d, a % 64);
 	case 4:
 	case 5:
 		return pmm_diff_free(d, (size_t)a | (size_t)b << 8);
 	case 6:
-		return pmm_diff_free_any(d, decode_addr(r, n, a, b));
+		return pmm_diff_free_any(d, decode_addr(r, n, size, a, b));
 	default: {
-		phys_addr_t s = decode_addr(r, n, a, b);
+		phys_addr_t s = decode_addr(r, n, size, a, b);
 		return pmm_diff_reserve(d, s, s + (phys_addr_t)(op >> 3) * 0x800);
 	}
 	}
@@ -294,7 +322,8 @@ bool pmm_diff_run_bytes(const uint8_t *data, size_t size, char *why, size_t why_
 	struct byte_reader in = { data, size };
 	struct memmap_range r[4];
 	phys_addr_t floor;
-	size_t n = decode_map(&in, r, &floor);
+	enum map_size map;
+	size_t n = decode_map(&in, r, &floor, &map);
 	phys_addr_t eff = MAX(floor, FRAME);
 	bool empty = true;
 	for (size_t i = 0; i < n; i++)
@@ -311,15 +340,18 @@ bool pmm_diff_run_bytes(const uint8_t *data, size_t size, char *why, size_t why_
 		pmm_diff_destroy(&d);
 		return right;
 	}
-	d.full_compare = true;
+	d.full_compare = map == MAP_SMALL;
+	d.check_every = map == MAP_SMALL ? 1 : map == MAP_LARGE ? 8 : 32;
 	for (int i = 0; ok && i < 3; i++) {
-		phys_addr_t s = decode_addr(r, n, next_byte(&in), next_byte(&in));
+		phys_addr_t s = decode_addr(r, n, map, next_byte(&in), next_byte(&in));
 		ok = pmm_diff_reserve(&d, s, s + (phys_addr_t)next_byte(&in) * 0x400);
 	}
 	while (ok && in.left >= 3) {
 		uint8_t op = next_byte(&in), a = next_byte(&in), b = next_byte(&in);
-		ok = run_op(&d, r, n, op, a, b);
+		ok = run_op(&d, r, n, map, op, a, b);
 	}
+	d.check_every = 1;
+	ok = ok && pmm_diff_verify(&d);
 	while (ok && d.live_count)
 		ok = pmm_diff_free(&d, 0);
 	if (!ok)

@@ -27,6 +27,8 @@ struct pmm_diff {
 	struct pmm_diff_run *live; /* allocated runs, in allocation order */
 	size_t live_count, live_cap;
 	bool full_compare;
+	/* pmm_diff_verify checks the state on every check_every-th call only (0, 1: every call) */
+	unsigned check_every, unchecked;
 	char why[320];
 };
 
@@ -46,16 +48,19 @@ bool pmm_diff_alloc_ptr(struct pmm_diff *d, size_t frames);
 bool pmm_diff_free(struct pmm_diff *d, size_t index);
 /* Frees an arbitrary address: must panic exactly when the model says it is misuse. */
 bool pmm_diff_free_any(struct pmm_diff *d, phys_addr_t addr);
-/* pmm_check, stats and (if full_compare) every frame's state. */
+/* pmm_check, stats and (if full_compare) every frame's state; see check_every. */
 bool pmm_diff_verify(struct pmm_diff *d);
 
 /*
- * Runs the scenario arbitrary bytes describe (a map of up to 4 small usable
- * ranges placed low, across 16 MiB or across 4 GiB; a floor; reservations;
- * then operations: allocations with sizes, alignments and limits, frees of
- * live runs, frees of arbitrary addresses, late reservations) through a
- * pmm_diff with every frame compared after every step. The fuzzer and the
- * host test share it. Returns false with why set on the first disagreement.
+ * Runs the scenario arbitrary bytes describe (a map of up to 4 small or
+ * large usable ranges, or one huge one, placed low, across 16 MiB or across
+ * 4 GiB; a floor; reservations; then operations: allocations with sizes,
+ * alignments and limits, frees of live runs, frees of arbitrary addresses,
+ * late reservations) through a pmm_diff. Small maps have every frame
+ * compared and pmm_check run after every step; larger ones the addresses
+ * and stats after every step and pmm_check every few steps and at the end.
+ * The fuzzer and the host test share it. Returns false with why set on the
+ * first disagreement.
  */
 bool pmm_diff_run_bytes(const uint8_t *data, size_t size, char *why, size_t why_size);
 
