@@ -789,6 +789,9 @@ static bool region_find(const struct pmm_region *r, size_t n, uint64_t align, ui
 		if (!search(r, (size_t)(pos - base_pfn), n, &found))
 			return false;
 		uint64_t abs = base_pfn + found;
+		if (abs < pos) /* a broken summary; looping on it would never end */
+			panic("pmm: region at 0x%llx: search from frame 0x%llx found 0x%llx below it",
+			      PA(r->base), PA(pos), PA(abs));
 		if (abs + n > end_pfn)
 			return false;
 		if (IS_ALIGNED(abs, align)) {

@@ -8,25 +8,38 @@
  * of four states: free, first frame of an allocated run, later frame of an
  * allocated run, reserved. The "first frame" marks are how pmm_free_frame()
  * knows the length of the run it is given back.
- * Over the free frames sits a summary tree with fan-out 8: a byte per
- * 64-frame word (its longest free run), and above that nodes holding the
- * longest free run, the free prefix and the free suffix of their span.
- * Allocation is first fit: the lowest-addressed run of n free frames is
- * found by one descent, taking the first child whose summary shows the run
- * (in the free suffix carried over from its left neighbour plus its own
- * prefix, or inside it), so it costs O(8 * log8(N)) and never walks the
- * frames. Splitting a free run and merging a freed run with its free
- * neighbours happen implicitly: they are bit flips plus a refresh of the
- * summaries above the touched words, which stops at the first level that
- * comes out unchanged. Single-frame alloc and free are O(log N); a run of n
- * frames adds O(n / 64) word updates. Alignment is a loop of descents that
- * moves past each misaligned candidate (one descent unless misaligned runs
- * long enough for the request come first); an address limit is one check
- * on the first fit.
+ * Over the free frames sit two summaries (about 11 KiB per GiB together).
+ * A free-frame bitmap (a bit per 64-frame word that has a free frame, a bit
+ * per 64 of those, up to one word) gives the lowest free frame at or after
+ * any frame with a few bit scans: all a single frame needs. A run tree with
+ * fan-out 8 gives the lowest run of n >= 2 frames: every entry (a 64-frame
+ * word, or a node over 8 entries) summarises its span by its free prefix,
+ * its free suffix and its middle run (the longest free run touching neither
+ * end), and first fit is one descent from the root that takes at each
+ * level the first child where the run starts (the free frames carried from
+ * its left plus its prefix) or lies (its middle run or suffix holds n). So
+ * it costs O(8 * log8(N)) and never walks the frames.
+ * Splitting a free run and merging a freed run with its free neighbours
+ * happen implicitly: they are bit flips, then the summaries above the
+ * touched words are brought up to date. The bitmap changes only when a word
+ * fills up or stops being full. The tree changes only when a word's prefix,
+ * suffix or middle run does; middle runs of one frame are not recorded, so
+ * a lone frame taken from or given back to a fragmented word leaves it
+ * alone. Then each node above follows from the one child that changed and
+ * that child's neighbours, in O(1), unless the node's longest middle run
+ * went through that child and shrank (its 8 children are recombined), and
+ * the walk stops at the first node that comes out unchanged. A fill (each
+ * frame taken from the start of the free run that ends the region) only
+ * moves suffixes: O(1) per level. Single-frame alloc and free are
+ * O(log N) at worst; a run of n frames adds O(n / 64) word updates.
+ * Alignment is a loop of searches that moves past each misaligned
+ * candidate (one search unless misaligned runs long enough for the request
+ * come first); an address limit is one check on the first fit, a lower
+ * bound where the search starts.
  *
  * Metadata. The PMM never maps memory and never uses the heap: the caller
- * asks pmm_metadata_size() how many bytes the bit planes, the tree and the
- * region list take (2 bits + about 0.2 bits per frame: ~380 KiB for 5 GiB),
+ * asks pmm_metadata_size() how many bytes the bit planes, the summaries and
+ * the region list take (2 bits + about 0.35 bits per frame: ~377 KiB for 5 GiB),
  * provides that memory (the kernel carves it out of usable RAM below 4 GiB
  * and reserves it, host tests use malloc) and keeps it for the PMM's life.
  *

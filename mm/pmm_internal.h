@@ -27,8 +27,11 @@
  * entry per 64-frame word, of which only the middle run is stored
  * (leaf_mid, one byte; prefix and suffix come from the word with one bit
  * scan). Level l >= 1 has one pmm_node per 8 entries of level l - 1, up to
- * a single root; a node spans 64 * 8^l frames, and frames past the region's
- * end count as not free, and so do missing children.
+ * a single root; a node spans 64 * 8^l frames. The region's end ends the
+ * last entry of every level (the last word's padding bits, the missing
+ * children of the last nodes are outside it), so the free run that reaches
+ * the region's end is a suffix all the way up, like any other run that ends
+ * a span: "wholly free" means every frame of the entry in the region is.
  *
  * Why a middle run rather than the longest run: taking the first frame of
  * the free run at the end of a span (a fill) or giving one back there only
@@ -49,8 +52,9 @@ enum {
 	PMM_WORD_FRAMES = 64,  /* frames per bitmap word */
 	/*
 	 * 8 children per node: a scan reads 96 bytes. Measured against 16 and 4
-	 * on bench_pmm: 16 pays for twice the children per refresh, 4 for more
-	 * levels and more metadata; 8 was fastest on every workload but init.
+	 * on bench_pmm, before and after the middle-run update: 4 pays for more
+	 * levels and more metadata, 16 for twice the children per recombine
+	 * (it wins the fill by a tenth, loses the mixed runs by as much).
 	 */
 	PMM_FANOUT_SHIFT = 3,
 	PMM_FANOUT = 1 << PMM_FANOUT_SHIFT,
