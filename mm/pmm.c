@@ -507,8 +507,9 @@ static bool update_node(const struct pmm_region *r, unsigned l, size_t c, struct
 /*
  * update_node()'s commonest case, on its own to be quick: only the child's
  * suffix moved (a fill, or first fit taking the start of the run that ends
- * a word), the child is not wholly free, and every child after it is, so
- * the node's suffix moves by as much and nothing else changes.
+ * a word) and every child after it is wholly free, so the node's suffix
+ * moves by as much and nothing else changes. (was and now differ, so with
+ * the same prefix neither is wholly free: that would make them equal.)
  */
 static inline bool suffix_moved(const struct pmm_region *r, unsigned l, size_t c,
 				struct pmm_node old, struct pmm_node was, struct pmm_node now)
@@ -517,7 +518,7 @@ static inline bool suffix_moved(const struct pmm_region *r, unsigned l, size_t c
 		return false;
 	size_t span = level_span(l - 1), c_end = MIN((c + 1) * span, r->frames);
 	size_t p_end = MIN(ALIGN_UP(c + 1, (size_t)PMM_FANOUT) * span, r->frames);
-	return now.pre < c_end - c * span && old.suf >= p_end - c_end;
+	return old.suf >= p_end - c_end;
 }
 
 /*
