@@ -188,46 +188,40 @@ static void avail_update(struct pmm_region *r, size_t w, bool has_free)
 	}
 }
 
+/* The lowest free frame under entry i of bitmap level k, whose bit is set: the lowest set bits down. */
+static inline size_t first_free_under(const struct pmm_region *r, unsigned k, size_t i)
+{
+	while (k-- > 0)
+		i = i * 64 + ctz64(r->avail[k][i]);
+	return i * PMM_WORD_FRAMES + ctz64(free_word(r, i));
+}
+
 /*
  * The lowest free frame of r at or after frame f (< r->frames), or r->frames
  * when there is none: the rest of f's word, then up the bitmap to the first
  * level with a set bit past where the search came from, then down along the
- * lowest set bits. O(PMM_AVAIL_LEVELS) word reads.
+ * lowest set bits. From frame 0 (pmm_alloc_frame) it goes straight down from
+ * the top word. O(PMM_AVAIL_LEVELS) word reads.
  */
 static size_t next_free(const struct pmm_region *r, size_t f)
 {
-	if (f == 0) {
-		/* From the region's start (pmm_alloc_frame): straight down from the top word. */
-		unsigned k = r->avail_levels - 1;
-		if (!r->avail[k][0])
-			return r->frames;
-		size_t i = ctz64(r->avail[k][0]);
-		while (k-- > 0)
-			i = i * 64 + ctz64(r->avail[k][i]);
-		return i * PMM_WORD_FRAMES + ctz64(free_word(r, i));
-	}
+	unsigned k = r->avail_levels - 1;
+	if (f == 0)
+		return r->avail[k][0] ? first_free_under(r, k, ctz64(r->avail[k][0])) : r->frames;
+
 	size_t w = f / PMM_WORD_FRAMES;
 	uint64_t fw = free_word(r, w) & (ALL_ONES << (f % PMM_WORD_FRAMES));
 	if (fw)
 		return w * PMM_WORD_FRAMES + ctz64(fw);
-
 	size_t i = w + 1; /* first entry of level k still in question */
-	unsigned k = 0;
-	for (;;) {
-		if (i < r->avail_bits[k]) {
-			uint64_t bits = r->avail[k][i / 64] & (ALL_ONES << (i % 64));
-			if (bits) {
-				i = ALIGN_DOWN(i, (size_t)64) + ctz64(bits);
-				break;
-			}
-		}
-		if (++k == r->avail_levels)
-			return r->frames;
-		i = i / 64 + 1; /* the rest of word i / 64 was just read */
+	for (k = 0; k < r->avail_levels; k++, i = i / 64 + 1) { /* the rest of word i / 64 is read */
+		if (i >= r->avail_bits[k])
+			break; /* past the end of this level, and so of the ones above */
+		uint64_t bits = r->avail[k][i / 64] & (ALL_ONES << (i % 64));
+		if (bits)
+			return first_free_under(r, k, ALIGN_DOWN(i, (size_t)64) + ctz64(bits));
 	}
-	while (k-- > 0)
-		i = i * 64 + ctz64(r->avail[k][i]);
-	return i * PMM_WORD_FRAMES + ctz64(free_word(r, i));
+	return r->frames;
 }
 
 /* ---- the run tree ---- */
