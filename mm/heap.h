@@ -69,13 +69,13 @@
  */
 #define HEAP_GRANULE 16u /* block size unit and payload alignment */
 #if KHEAP_DEBUG
-#define HEAP_HEADER_SIZE 8u /* requested size + size/flags word */
+#define HEAP_HEADER_SIZE 8u /* requested size and its complement, for the red-zone check */
 #define HEAP_REDZONE_MIN 1u /* at least one red-zone byte after every payload */
 #else
-#define HEAP_HEADER_SIZE 4u /* size/flags word */
+#define HEAP_HEADER_SIZE 0u /* no header: the payload is the block */
 #define HEAP_REDZONE_MIN 0u
 #endif
-/* Smallest block, and smallest remainder split off: one granule (header + footer fit). */
+/* Smallest block, and smallest remainder split off: one granule. */
 #define HEAP_MIN_BLOCK 16u
 /* Largest arena a heap manages: sizes then fit the 31 bits the tree compares. */
 #define HEAP_MAX_ARENA ((size_t)1 << 30)
