@@ -30,6 +30,8 @@ enum {
 	MAX_GRANULES = (uint32_t)(HEAP_MAX_ARENA / HEAP_GRANULE) - 1,
 };
 #define NIL ((gran_t)UINT32_MAX)
+/* For the few helpers the hot paths must not call: a call there costs more than the helper. */
+#define HOT_INLINE inline __attribute__((always_inline))
 #define NO_CHUNK UINT32_MAX
 
 _Static_assert(HEAP_GRANULE == 16, "granule arithmetic assumes 16-byte granules");
@@ -37,7 +39,8 @@ _Static_assert(HEAP_CHUNK_BYTES == HEAP_CHUNK_GRANULES * HEAP_GRANULE, "a chunk 
 _Static_assert(HEAP_MIN_BLOCK % HEAP_GRANULE == 0 && MIN_GRANULES >= 1, "whole granules");
 _Static_assert(HEAP_HEADER_SIZE % 8 == 0 && HEAP_HEADER_SIZE < HEAP_GRANULE,
 	       "the payload must be 16-aligned in a block that starts 16-aligned minus the header");
-_Static_assert(HEAP_FANOUT == 16, "group_first() and group_max() handle 16 entries");
+_Static_assert(HEAP_LEAF_FANOUT % 16 == 0 && HEAP_LEAF_FANOUT <= 64 && HEAP_TREE_FANOUT % 16 == 0 &&
+		       HEAP_TREE_FANOUT <= 64, "group searches build one 64-bit mask from 16-entry pieces");
 _Static_assert(HEAP_MAX_ARENA <= ((size_t)1 << 30), "the layout's level counts assume 1 GiB");
 
 /* ---- granules, chunks and marks ---- */
@@ -48,6 +51,8 @@ static inline uint64_t bit_of(uint32_t i) { return (uint64_t)1 << (i & 63); }
 /* The bits of a word strictly above / below bit i. */
 static inline uint64_t bits_above(uint32_t i) { return ~(uint64_t)0 << (i & 63) << 1; }
 static inline uint64_t bits_below(uint32_t i) { return bit_of(i) - 1; }
+/* All ones when b, else 0: selects without a branch the CPU could mispredict. */
+static inline uint64_t mask_if(bool b) { return -(uint64_t)b; }
 static inline uint32_t lowest(uint64_t w) { return (uint32_t)__builtin_ctzll(w); }
 static inline uint32_t highest(uint64_t w) { return 63 - (uint32_t)__builtin_clzll(w); }
 
@@ -141,14 +146,21 @@ static uint32_t prev_marked_chunk(const struct heap *h, uint32_t c)
 	return c;
 }
 
-/* The first mark after granule g (< h->granules): where the block at g ends. */
+/*
+ * The first mark after granule g (< h->granules): where the block at g
+ * ends. Blocks of up to a chunk end in g's chunk or the next one; only
+ * longer ones ask the summary.
+ */
 static inline gran_t next_mark(const struct heap *h, gran_t g)
 {
 	uint32_t c = chunk_of(g);
 	uint64_t w = marks(h, c) & bits_above(g);
-	if (__builtin_expect(w == 0, 0)) {
-		c = next_marked_chunk(h, c + 1);
-		w = marks(h, c);
+	if (w == 0) {
+		w = marks(h, ++c); /* the sentinel's chunk is last: c + 1 exists */
+		if (__builtin_expect(w == 0, 0)) {
+			c = next_marked_chunk(h, c + 1);
+			w = marks(h, c);
+		}
 	}
 	return chunk_base(c) + lowest(w);
 }
@@ -158,36 +170,58 @@ static inline gran_t prev_mark(const struct heap *h, gran_t g)
 {
 	uint32_t c = chunk_of(g);
 	uint64_t w = marks(h, c) & bits_below(g);
-	if (__builtin_expect(w == 0, 0)) {
-		c = prev_marked_chunk(h, c - 1);
-		w = marks(h, c);
+	if (w == 0) {
+		w = marks(h, --c); /* chunk 0 holds block 0's mark: c - 1 exists */
+		if (__builtin_expect(w == 0, 0)) {
+			c = prev_marked_chunk(h, c - 1);
+			w = marks(h, c);
+		}
 	}
 	return chunk_base(c) + highest(w);
 }
 
 /* ---- the max-tree over chunks ---- */
 
-/* The index of the first of 16 entries that is >= need, 16 when none is. */
-static inline uint32_t group_first(const int32_t *v, int32_t need)
+/*
+ * Leaves are 16 bits: a chunk's largest free block in granules, saturated at
+ * LEAF_SAT (512 KiB). Only a block that runs out of its chunk can be that
+ * large, and a chunk holds one such block at most (its last), so a
+ * saturated leaf stands for that one block, whose exact size the maps give
+ * (leaf_exact()). The levels above hold exact 32-bit maxima, so a search is
+ * exact: for a request of LEAF_SAT granules or more it checks at most the
+ * saturated leaves of one group (find_huge()).
+ */
+#define LEAF_SAT INT16_MAX
+
+static inline int16_t leaf_value(gran_t size)
 {
+	return size < LEAF_SAT ? (int16_t)size : LEAF_SAT;
+}
+
+/*
+ * Group searches and maxima. With SSE2 (host builds) 8 leaves or 4 entries
+ * are compared at once and a 16-bit mask per 16 entries comes out; the
+ * kernel (no SSE) runs the plain loops.
+ */
 #if defined(__SSE2__)
-	__m128i n = _mm_set1_epi32(need - 1);
+/* Bit k set when v[k] >= need, for 16 entries; n holds need - 1 in every lane. */
+static inline uint32_t ge_mask16_i32(const int32_t *v, __m128i n)
+{
 	const __m128i *p = (const __m128i *)v;
 	__m128i ab = _mm_packs_epi32(_mm_cmpgt_epi32(_mm_load_si128(p), n),
 				     _mm_cmpgt_epi32(_mm_load_si128(p + 1), n));
 	__m128i cd = _mm_packs_epi32(_mm_cmpgt_epi32(_mm_load_si128(p + 2), n),
 				     _mm_cmpgt_epi32(_mm_load_si128(p + 3), n));
-	uint32_t mask = (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(ab, cd));
-	return (uint32_t)__builtin_ctz(mask | 1u << HEAP_FANOUT);
-#else
-	uint32_t k = 0;
-	while (k < HEAP_FANOUT && v[k] < need)
-		k++;
-	return k;
-#endif
+	return (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(ab, cd));
 }
 
-#if defined(__SSE2__)
+static inline uint32_t ge_mask16_i16(const int16_t *v, __m128i n)
+{
+	const __m128i *p = (const __m128i *)v;
+	return (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(_mm_cmpgt_epi16(_mm_load_si128(p), n),
+							   _mm_cmpgt_epi16(_mm_load_si128(p + 1), n)));
+}
+
 static inline __m128i max_epi32(__m128i a, __m128i b)
 {
 	__m128i a_greater = _mm_cmpgt_epi32(a, b);
@@ -195,25 +229,104 @@ static inline __m128i max_epi32(__m128i a, __m128i b)
 }
 #endif
 
-/* The largest of 16 entries. */
-static inline int32_t group_max(const int32_t *v)
+/* The index of the first of HEAP_TREE_FANOUT entries that is >= need, or NO_CHUNK. */
+static inline uint32_t tree_group_first(const int32_t *v, int32_t need)
+{
+#if defined(__SSE2__)
+	__m128i n = _mm_set1_epi32(need - 1);
+	uint64_t m = 0;
+	for (uint32_t k = 0; k < HEAP_TREE_FANOUT; k += 16)
+		m |= (uint64_t)ge_mask16_i32(v + k, n) << k;
+	return m ? lowest(m) : NO_CHUNK;
+#else
+	for (uint32_t k = 0; k < HEAP_TREE_FANOUT; k++) {
+		if (v[k] >= need)
+			return k;
+	}
+	return NO_CHUNK;
+#endif
+}
+
+/* The same over HEAP_LEAF_FANOUT leaves, one of which is known to be >= need (<= LEAF_SAT). */
+static inline uint32_t leaf_group_first(const int16_t *v, int16_t need)
+{
+#if defined(__SSE2__)
+	__m128i n = _mm_set1_epi16((int16_t)(need - 1));
+	uint64_t m = 0;
+	for (uint32_t k = 0; k < HEAP_LEAF_FANOUT; k += 16)
+		m |= (uint64_t)ge_mask16_i16(v + k, n) << k;
+	return lowest(m);
+#else
+	uint32_t k = 0;
+	while (v[k] < need)
+		k++;
+	return k;
+#endif
+}
+
+/* The largest of HEAP_TREE_FANOUT entries. */
+static inline int32_t tree_group_max(const int32_t *v)
 {
 #if defined(__SSE2__)
 	const __m128i *p = (const __m128i *)v;
-	__m128i m = max_epi32(max_epi32(_mm_load_si128(p), _mm_load_si128(p + 1)),
-			      max_epi32(_mm_load_si128(p + 2), _mm_load_si128(p + 3)));
+	__m128i m = _mm_load_si128(p);
+	for (uint32_t k = 1; k < HEAP_TREE_FANOUT / 4; k++)
+		m = max_epi32(m, _mm_load_si128(p + k));
 	m = max_epi32(m, _mm_shuffle_epi32(m, 0x4e)); /* swap the 64-bit halves */
 	m = max_epi32(m, _mm_shuffle_epi32(m, 0xb1)); /* swap neighbours */
 	return _mm_cvtsi128_si32(m);
 #else
 	int32_t m = 0;
-	for (uint32_t k = 0; k < HEAP_FANOUT; k++)
+	for (uint32_t k = 0; k < HEAP_TREE_FANOUT; k++)
 		m = v[k] > m ? v[k] : m;
 	return m;
 #endif
 }
 
-static inline gran_t leaf(const struct heap *h, uint32_t c) { return (gran_t)h->tree[0][c]; }
+/* The largest of HEAP_LEAF_FANOUT leaves. */
+static inline int16_t leaf_group_max(const int16_t *v)
+{
+#if defined(__SSE2__)
+	const __m128i *p = (const __m128i *)v;
+	__m128i m = _mm_load_si128(p);
+	for (uint32_t k = 1; k < HEAP_LEAF_FANOUT / 8; k++)
+		m = _mm_max_epi16(m, _mm_load_si128(p + k));
+	m = _mm_max_epi16(m, _mm_shuffle_epi32(m, 0x4e));   /* swap the 64-bit halves */
+	m = _mm_max_epi16(m, _mm_shuffle_epi32(m, 0xb1));   /* swap 32-bit neighbours */
+	m = _mm_max_epi16(m, _mm_shufflelo_epi16(m, 0xb1)); /* swap 16-bit neighbours */
+	return (int16_t)_mm_cvtsi128_si32(m);
+#else
+	int16_t m = 0;
+	for (uint32_t k = 0; k < HEAP_LEAF_FANOUT; k++)
+		m = v[k] > m ? v[k] : m;
+	return m;
+#endif
+}
+
+/* The exact size of the largest free block starting in chunk c, whose leaf is up to date. */
+static inline gran_t leaf_exact(const struct heap *h, uint32_t c)
+{
+	gran_t v = (gran_t)h->leaves[c];
+	if (__builtin_expect(v == LEAF_SAT, 0)) {
+		gran_t g = chunk_base(c) + highest(h->map[c].free); /* the block running out of c */
+		return next_mark(h, g) - g;
+	}
+	return v;
+}
+
+/* The exact largest free block starting in the chunks of leaf group j. */
+static gran_t leaf_group_max_exact(const struct heap *h, uint32_t j)
+{
+	const int16_t *v = &h->leaves[j * HEAP_LEAF_FANOUT];
+	gran_t m = (gran_t)leaf_group_max(v);
+	if (__builtin_expect(m == LEAF_SAT, 0)) {
+		for (uint32_t k = 0; k < HEAP_LEAF_FANOUT; k++) {
+			if (v[k] == LEAF_SAT)
+				m = MAX(m, leaf_exact(h, j * HEAP_LEAF_FANOUT + k));
+		}
+	}
+	return m;
+}
 
 /*
  * Chunk c now holds a free block of v granules: raise its leaf and its
@@ -223,35 +336,71 @@ static inline gran_t leaf(const struct heap *h, uint32_t c) { return (gran_t)h->
  */
 static inline void raise_leaf(struct heap *h, uint32_t c, gran_t v)
 {
-	for (uint32_t l = 0, i = c; l < h->tree_levels; l++, i /= HEAP_FANOUT) {
-		int32_t *e = &h->tree[l][i];
+	int16_t *lf = &h->leaves[c];
+	int16_t lv = leaf_value(v);
+	*lf = *lf > lv ? *lf : lv;
+	uint32_t i = c / HEAP_LEAF_FANOUT;
+	int32_t *e = &h->tree[1][i];
+	*e = *e > (int32_t)v ? *e : (int32_t)v;
+	/* Arenas up to 4 MiB have no more levels: the loop's test is always predicted. */
+	for (uint32_t l = 2; l < h->tree_levels; l++) {
+		i /= HEAP_TREE_FANOUT;
+		e = &h->tree[l][i];
 		*e = *e > (int32_t)v ? *e : (int32_t)v;
 	}
 }
 
-/* Chunk c's largest free block is now v: set its leaf and every ancestor it was the max of. */
-static void lower_leaf(struct heap *h, uint32_t c, gran_t v)
+/*
+ * Chunk c's largest free block, old granules, is gone; its largest is now v.
+ * Sets its leaf, and every ancestor that old was the max of.
+ */
+static void lower_leaf(struct heap *h, uint32_t c, gran_t v, gran_t old)
 {
-	int32_t old = h->tree[0][c];
-	uint32_t i = c;
+	uint32_t i = c / HEAP_LEAF_FANOUT;
 
-	h->tree[0][c] = (int32_t)v;
-	for (uint32_t l = 1; l < h->tree_levels; l++) {
-		uint32_t parent = i / HEAP_FANOUT;
-		int32_t cur = h->tree[l][parent];
-		if (cur != old)
-			return; /* the parent's max lies elsewhere */
-		int32_t nv = group_max(&h->tree[l - 1][parent * HEAP_FANOUT]);
-		if (nv == cur)
+	h->leaves[c] = leaf_value(v);
+	int32_t cur = h->tree[1][i];
+	if (cur != (int32_t)old)
+		return; /* the parent's max lies elsewhere */
+	int32_t nv = (int32_t)leaf_group_max_exact(h, i);
+	if (nv == cur)
+		return;
+	h->tree[1][i] = nv;
+	for (uint32_t l = 2; l < h->tree_levels; l++) {
+		uint32_t parent = i / HEAP_TREE_FANOUT;
+		int32_t above = h->tree[l][parent];
+		if (above != cur)
+			return;
+		nv = tree_group_max(&h->tree[l - 1][parent * HEAP_TREE_FANOUT]);
+		if (nv == above)
 			return;
 		h->tree[l][parent] = nv;
-		old = cur;
+		cur = above;
 		i = parent;
 	}
 }
 
-/* The size of the largest free block starting in chunk c, from the maps alone. */
-static gran_t chunk_largest(const struct heap *h, uint32_t c)
+/*
+ * The size of free block g, which starts in chunk c and whose end lies past
+ * the chunk, while c's leaf is up to date. A chunk holds at most one such
+ * block (its last). Blocks that end inside the chunk are shorter than a
+ * chunk, so a leaf of a chunk or more is this block's size; a smaller leaf
+ * bounds it too, and then it ends in the next chunk, at that chunk's first
+ * mark. Either way the summary is rarely needed.
+ */
+static inline gran_t crossing_free_size(const struct heap *h, uint32_t c, gran_t g)
+{
+	if (h->leaves[c] >= HEAP_CHUNK_GRANULES)
+		return leaf_exact(h, c);
+	return chunk_base(c + 1) + lowest(marks(h, c + 1)) - g;
+}
+
+/*
+ * The size of the largest free block starting in chunk c, from the maps
+ * (c's leaf may be stale); the free block at granule hint, if there is one,
+ * is known to be hint_size granules long, which saves looking up its end.
+ */
+static gran_t chunk_largest(const struct heap *h, uint32_t c, gran_t hint, gran_t hint_size)
 {
 	uint64_t f = h->map[c].free, m = f | h->map[c].live;
 	gran_t largest = 0;
@@ -259,8 +408,9 @@ static gran_t chunk_largest(const struct heap *h, uint32_t c)
 	for (; f; f &= f - 1) {
 		gran_t g = chunk_base(c) + lowest(f);
 		uint64_t after = m & bits_above(g);
-		gran_t end = after ? chunk_base(c) + lowest(after) : next_mark(h, g);
-		largest = end - g > largest ? end - g : largest;
+		gran_t size = after ? chunk_base(c) + lowest(after) - g
+			      : g == hint ? hint_size : next_mark(h, g) - g;
+		largest = size > largest ? size : largest;
 	}
 	return largest;
 }
@@ -270,24 +420,46 @@ static gran_t chunk_largest(const struct heap *h, uint32_t c)
  * shrank; the maps already show the chunk as it is now. Recomputes the
  * chunk's leaf if that block was its largest.
  */
-static inline void chunk_lost(struct heap *h, uint32_t c, gran_t old)
+static HOT_INLINE void chunk_lost(struct heap *h, uint32_t c, gran_t old, gran_t hint,
+				   gran_t hint_size)
 {
-	if (old == leaf(h, c))
-		lower_leaf(h, c, chunk_largest(h, c));
+	if (leaf_value(old) == h->leaves[c])
+		lower_leaf(h, c, chunk_largest(h, c, hint, hint_size), old);
+}
+
+/* In leaf group j, whose exact max is >= need >= LEAF_SAT: the first chunk holding such a block. */
+__attribute__((noinline))
+static uint32_t find_huge(const struct heap *h, uint32_t j, gran_t need)
+{
+	for (uint32_t c = j * HEAP_LEAF_FANOUT;; c++) {
+		if (h->leaves[c] == LEAF_SAT && leaf_exact(h, c) >= need)
+			return c;
+	}
 }
 
 /* The leftmost chunk whose largest free block is >= need granules, or NO_CHUNK. */
-static inline uint32_t find_first_chunk(const struct heap *h, gran_t need)
+static HOT_INLINE uint32_t find_first_chunk(const struct heap *h, gran_t need)
 {
 	uint32_t l = h->tree_levels - 1;
-	uint32_t i = group_first(h->tree[l], (int32_t)need);
-	if (i == HEAP_FANOUT)
-		return NO_CHUNK;
-	while (l > 0) {
-		l--;
-		i = i * HEAP_FANOUT + group_first(&h->tree[l][i * HEAP_FANOUT], (int32_t)need);
+	const int32_t *top = h->tree[l];
+	uint32_t i = 0;
+
+	/*
+	 * First fit keeps the low addresses busy: most searches end under the
+	 * first top entry. Testing that entry first, as a branch, lets the CPU
+	 * predict the outcome and start on the next level before the test is
+	 * done; the vector search would make the next load wait for its result.
+	 */
+	if (__builtin_expect(top[0] < (int32_t)need, 0)) {
+		i = tree_group_first(top, (int32_t)need);
+		if (i == NO_CHUNK)
+			return NO_CHUNK;
 	}
-	return i;
+	while (--l > 0)
+		i = i * HEAP_TREE_FANOUT + tree_group_first(&h->tree[l][i * HEAP_TREE_FANOUT], (int32_t)need);
+	if (__builtin_expect(need >= LEAF_SAT, 0))
+		return find_huge(h, i, need);
+	return i * HEAP_LEAF_FANOUT + leaf_group_first(&h->leaves[i * HEAP_LEAF_FANOUT], (int16_t)need);
 }
 
 /* ---- debug: red zones and poison ---- */
@@ -371,7 +543,7 @@ struct fit {
 };
 
 /* The lowest-addressed free block of at least need granules ({NIL, 0} when none). */
-static inline struct fit first_fit(const struct heap *h, gran_t need)
+static HOT_INLINE struct fit first_fit(const struct heap *h, gran_t need)
 {
 	uint32_t c = find_first_chunk(h, need);
 	if (c == NO_CHUNK)
@@ -379,12 +551,12 @@ static inline struct fit first_fit(const struct heap *h, gran_t need)
 	/* The tree promises a fit among the free blocks starting in c. */
 	uint64_t f = h->map[c].free;
 	if ((f & (f - 1)) == 0) /* the only one: its size is the chunk's leaf */
-		return (struct fit){ chunk_base(c) + lowest(f), leaf(h, c) };
+		return (struct fit){ chunk_base(c) + lowest(f), leaf_exact(h, c) };
 	uint64_t m = f | h->map[c].live;
 	for (;; f &= f - 1) {
 		gran_t g = chunk_base(c) + lowest(f);
 		uint64_t after = m & bits_above(g);
-		gran_t size = (after ? chunk_base(c) + lowest(after) : next_mark(h, g)) - g;
+		gran_t size = after ? chunk_base(c) + lowest(after) - g : crossing_free_size(h, c, g);
 		if (size >= need)
 			return (struct fit){ g, size };
 	}
@@ -398,27 +570,29 @@ static inline struct fit first_fit(const struct heap *h, gran_t need)
  * marks are final before any leaf is recomputed from them. Returns the
  * granules taken.
  */
-static inline gran_t carve_front(struct heap *h, struct fit f, gran_t need, bool live_front,
-				 gran_t owner)
+static HOT_INLINE gran_t carve_front(struct heap *h, struct fit f, gran_t need, bool live_front,
+				     gran_t owner)
 {
 	uint32_t c = chunk_of(f.g);
-	gran_t taken = f.size;
+	/*
+	 * Whether a remainder splits off, and whether it lands in another
+	 * chunk, are coin flips on a random workload: both are computed
+	 * without branches. Without a split, rest is f's end (a marked
+	 * granule), and the updates below change nothing there.
+	 */
+	bool split = f.size - need >= MIN_GRANULES;
+	gran_t rest = f.g + need, rest_size = split ? f.size - need : 0;
+	uint32_t rc = chunk_of(rest);
+	gran_t taken = split ? need : f.size;
 
 	h->map[c].free &= ~bit_of(f.g);
 	if (live_front)
 		h->map[c].live |= bit_of(f.g);
-	if (f.size - need >= MIN_GRANULES) {
-		gran_t rest = f.g + need;
-		uint32_t rc = chunk_of(rest);
-		h->map[rc].free |= bit_of(rest);
-		if (rc != c) {
-			summary_add(h, rc);
-			raise_leaf(h, rc, f.size - need);
-		}
-		taken = need;
-	} else {
-		h->free_blocks--;
-	}
+	h->map[rc].free |= bit_of(rest) & mask_if(split);
+	h->free_blocks -= !split;
+	summary_add(h, rc);
+	/* Harmless when rc == c: the leaf is >= f.size > rest_size, and chunk_lost() follows. */
+	raise_leaf(h, rc, rest_size);
 	if (!live_front)
 		summary_drop_if_empty(h, c);
 #if KHEAP_DEBUG
@@ -426,7 +600,7 @@ static inline gran_t carve_front(struct heap *h, struct fit f, gran_t need, bool
 #else
 	(void)owner;
 #endif
-	chunk_lost(h, c, f.size);
+	chunk_lost(h, c, f.size, split && rc == c ? rest : NIL, rest_size);
 	return taken;
 }
 
@@ -447,34 +621,34 @@ static inline void *count_used(struct heap *h, gran_t g, gran_t size, size_t req
  * Returns live block [g, end) to free memory, merging it at once with free
  * neighbours on both sides. The block must have passed validation.
  */
-static inline void release(struct heap *h, gran_t g, gran_t end)
+static HOT_INLINE void release(struct heap *h, gran_t g, gran_t end)
 {
 	uint32_t c = chunk_of(g), ec = chunk_of(end);
 	bool merge_next = is_free_start(h, end); /* the sentinel is live: never merged */
-	gran_t stop = merge_next ? next_mark(h, end) : end;
-	gran_t prev = g > 0 ? prev_mark(h, g) : NIL;
-	bool merge_prev = prev != NIL && is_free_start(h, prev);
+	gran_t stop = end;
+	if (merge_next) {
+		uint64_t after = marks(h, ec) & bits_above(end);
+		stop = after ? chunk_base(ec) + lowest(after) : end + crossing_free_size(h, ec, end);
+	}
+	/* Block 0 has no predecessor: then prev is g itself, which is live. */
+	gran_t prev = g > 0 ? prev_mark(h, g) : g;
+	bool merge_prev = is_free_start(h, prev);
 	gran_t start = merge_prev ? prev : g;
 
+	/* g's mark goes live -> free, or away when the block before absorbs g. */
 	h->map[c].live &= ~bit_of(g);
+	h->map[c].free |= bit_of(g) & ~mask_if(merge_prev);
+	h->map[ec].free &= ~(bit_of(end) & mask_if(merge_next));
+	h->free_blocks += 1 - (size_t)merge_prev - (size_t)merge_next;
 	h->used_blocks--;
 	h->used_granules -= end - g;
 #if KHEAP_DEBUG
 	debug_poison(h, g, end);
 #endif
-	if (merge_prev) {
-		summary_drop_if_empty(h, c);
-	} else {
-		h->map[c].free |= bit_of(g);
-		h->free_blocks++;
-	}
-	if (merge_next) {
-		h->map[ec].free &= ~bit_of(end);
-		h->free_blocks--;
-		if (ec != chunk_of(start)) {
-			summary_drop_if_empty(h, ec);
-			chunk_lost(h, ec, stop - end);
-		}
+	summary_drop_if_empty(h, c);
+	if (merge_next && ec != chunk_of(start)) {
+		summary_drop_if_empty(h, ec);
+		chunk_lost(h, ec, stop - end, NIL, 0);
 	}
 	raise_leaf(h, chunk_of(start), stop - start);
 }
@@ -549,17 +723,23 @@ static uintptr_t layout(struct heap *h, uintptr_t meta, uint32_t granules)
 		if (words == 1)
 			break;
 	}
-	l = 0;
-	for (uint32_t n = chunks;; n = ALIGN_UP(n, HEAP_FANOUT) / HEAP_FANOUT, l++) {
-		uint32_t len = ALIGN_UP(n, HEAP_FANOUT);
+	uint32_t n = ALIGN_UP(chunks, HEAP_LEAF_FANOUT);
+	meta = ALIGN_UP(meta, (uintptr_t)64); /* a group of leaves never straddles a line */
+	if (h) {
+		h->leaves = (int16_t *)meta;
+		h->tree_len[0] = n;
+	}
+	meta += n * sizeof(int16_t);
+	for (l = 1;; l++) { /* at least one exact level, up to a single group */
+		n = ALIGN_UP(n / (l == 1 ? HEAP_LEAF_FANOUT : HEAP_TREE_FANOUT), HEAP_TREE_FANOUT);
 		meta = ALIGN_UP(meta, (uintptr_t)64); /* one group per cache line */
 		if (h) {
 			h->tree[l] = (int32_t *)meta;
-			h->tree_len[l] = len;
+			h->tree_len[l] = n;
 			h->tree_levels = l + 1;
 		}
-		meta += len * sizeof(int32_t);
-		if (len == HEAP_FANOUT)
+		meta += n * sizeof(int32_t);
+		if (n == HEAP_TREE_FANOUT)
 			break;
 	}
 	return meta;
@@ -662,7 +842,7 @@ static struct fit split_free(struct heap *h, struct fit f, gran_t gap)
 		summary_add(h, rc);
 		raise_leaf(h, rc, rest.size);
 	}
-	chunk_lost(h, c, f.size);
+	chunk_lost(h, c, f.size, rc == c ? rest.g : NIL, rest.size);
 	return rest;
 }
 
@@ -774,7 +954,7 @@ size_t heap_usable_size(struct heap *h, void *ptr)
 
 void heap_stats(const struct heap *h, struct heap_stats *out)
 {
-	size_t largest = (size_t)group_max(h->tree[h->tree_levels - 1]) * HEAP_GRANULE;
+	size_t largest = (size_t)tree_group_max(h->tree[h->tree_levels - 1]) * HEAP_GRANULE;
 	size_t arena_bytes = (size_t)h->granules * HEAP_GRANULE;
 	size_t used_bytes = h->used_granules * HEAP_GRANULE;
 
@@ -837,13 +1017,42 @@ static void check_maps(const struct heap *h)
 		panic("heap_check: no block starts at the arena's start (%p)", (const void *)payload(h, 0));
 }
 
-/* Every block in address order: counters, merging, debug bytes, and each chunk's largest free block. */
+/*
+ * The leaves and level 1 of the tree against the free blocks the walk
+ * found: the walk reports each chunk's exact largest free block in order.
+ */
+struct leaf_walk {
+	uint32_t chunk;        /* the chunk being measured */
+	gran_t largest;        /* its largest free block so far */
+	gran_t group_largest;  /* the largest in its group of 16 so far */
+};
+
+/* Chunks before `upto` are measured: compare their leaves, and their groups' entries. */
+static void settle_leaves(const struct heap *h, struct leaf_walk *w, uint32_t upto)
+{
+	for (; w->chunk < upto; w->chunk++, w->largest = 0) {
+		uint32_t c = w->chunk;
+		if (h->leaves[c] != leaf_value(w->largest))
+			panic("heap_check: chunk %u (%p) records a largest free block of %zu bytes, "
+			      "it holds %zu", c, (const void *)block_addr(h, chunk_base(c)),
+			      (size_t)(gran_t)h->leaves[c] * HEAP_GRANULE, (size_t)w->largest * HEAP_GRANULE);
+		w->group_largest = MAX(w->group_largest, w->largest);
+		if (c % HEAP_LEAF_FANOUT == HEAP_LEAF_FANOUT - 1) {
+			uint32_t j = c / HEAP_LEAF_FANOUT;
+			if (h->tree[1][j] != (int32_t)w->group_largest)
+				panic("heap_check: tree level 1 entry %u is %d, its chunks' largest free "
+				      "block is %u granules", j, (int)h->tree[1][j], w->group_largest);
+			w->group_largest = 0;
+		}
+	}
+}
+
+/* Every block in address order: counters, merging, debug bytes, the leaves and level 1. */
 static void check_blocks(const struct heap *h)
 {
 	size_t used = 0, used_granules = 0, nfree = 0;
 	bool after_free = false;
-	uint32_t cur = 0; /* the chunk whose free blocks are being measured */
-	gran_t cur_largest = 0;
+	struct leaf_walk lw = { 0, 0, 0 };
 
 	for (gran_t g = 0, end; g < h->granules; g = end) {
 		const void *at = payload(h, g);
@@ -855,11 +1064,8 @@ static void check_blocks(const struct heap *h)
 			if (after_free)
 				panic("heap_check: free block %p follows a free block (unmerged)", at);
 			nfree++;
-			for (; cur < chunk_of(g); cur++, cur_largest = 0) {
-				if (leaf(h, cur) != cur_largest)
-					goto bad_leaf;
-			}
-			cur_largest = MAX(cur_largest, end - g);
+			settle_leaves(h, &lw, chunk_of(g));
+			lw.largest = MAX(lw.largest, end - g);
 #if KHEAP_DEBUG
 			const uint8_t *bad = first_byte_not(block_addr(h, g), block_addr(h, end),
 							    HEAP_POISON_BYTE);
@@ -876,20 +1082,12 @@ static void check_blocks(const struct heap *h)
 		}
 		after_free = is_free;
 	}
-	for (; cur < h->tree_len[0]; cur++, cur_largest = 0) {
-		if (leaf(h, cur) != cur_largest)
-			goto bad_leaf;
-	}
+	settle_leaves(h, &lw, h->tree_len[0]);
 	if (used != h->used_blocks || used_granules != h->used_granules || nfree != h->free_blocks)
 		panic("heap_check: counters say %zu used (%zu bytes) and %zu free blocks, "
 		      "the heap holds %zu (%zu bytes) and %zu",
 		      h->used_blocks, h->used_granules * HEAP_GRANULE, h->free_blocks, used,
 		      used_granules * HEAP_GRANULE, nfree);
-	return;
-bad_leaf:
-	panic("heap_check: chunk %u (%p) records a largest free block of %zu bytes, it holds %zu",
-	      cur, (const void *)block_addr(h, chunk_base(cur)), (size_t)leaf(h, cur) * HEAP_GRANULE,
-	      (size_t)cur_largest * HEAP_GRANULE);
 }
 
 /* Every summary bit against the maps or the level below; nothing set past the end. */
@@ -901,9 +1099,13 @@ static void check_summary(const struct heap *h)
 		for (uint32_t i = 0; i < h->summary_words[l] * 64; i++) {
 			bool expect = i < bits && (l == 0 ? marks(h, i) != 0 : h->summary[l - 1][i] != 0);
 			bool have = h->summary[l][i / 64] & bit_of(i);
+			if (have != expect && l == 0)
+				panic("heap_check: the summary says chunk %u (%p) holds %s, it holds %s", i,
+				      (const void *)block_addr(h, chunk_base(i)), have ? "marks" : "none",
+				      expect ? "marks" : "none");
 			if (have != expect)
-				panic("heap_check: summary level %u bit %u is %d, %s %u says %d", l, i, have,
-				      l == 0 ? "chunk" : "the word below,", i, expect);
+				panic("heap_check: summary level %u bit %u is %d, word %u of the level below "
+				      "is %s", l, i, have, i, expect ? "not zero" : "zero");
 		}
 		bits = h->summary_words[l];
 	}
@@ -911,19 +1113,22 @@ static void check_summary(const struct heap *h)
 		panic("heap_check: the summary's top level is %u words", h->summary_words[h->summary_levels - 1]);
 }
 
-/* Every tree level against the one below (the leaves were checked against the blocks). */
+/* Every tree level above 1 against the one below (check_blocks() did the leaves and level 1). */
 static void check_tree(const struct heap *h)
 {
-	for (uint32_t l = 1; l < h->tree_levels; l++) {
+	if (h->tree_len[0] != ALIGN_UP(h->chunks, HEAP_LEAF_FANOUT) || h->tree_levels < 2)
+		panic("heap_check: %u leaves and %u levels for %u chunks", h->tree_len[0], h->tree_levels,
+		      h->chunks);
+	for (uint32_t l = 2; l < h->tree_levels; l++) {
 		for (uint32_t i = 0; i < h->tree_len[l]; i++) {
-			int32_t expect = i * HEAP_FANOUT < h->tree_len[l - 1]
-						 ? group_max(&h->tree[l - 1][i * HEAP_FANOUT]) : 0;
+			int32_t expect = i * HEAP_TREE_FANOUT < h->tree_len[l - 1]
+						 ? tree_group_max(&h->tree[l - 1][i * HEAP_TREE_FANOUT]) : 0;
 			if (h->tree[l][i] != expect)
 				panic("heap_check: tree level %u entry %u is %d, its children's max is %d",
 				      l, i, (int)h->tree[l][i], (int)expect);
 		}
 	}
-	if (h->tree_len[h->tree_levels - 1] != HEAP_FANOUT)
+	if (h->tree_len[h->tree_levels - 1] != HEAP_TREE_FANOUT)
 		panic("heap_check: the tree's top level is %u entries", h->tree_len[h->tree_levels - 1]);
 }
 

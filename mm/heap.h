@@ -79,9 +79,8 @@
 #define HEAP_MIN_BLOCK 16u
 /* Largest arena a heap manages: sizes then fit the 31 bits the tree compares. */
 #define HEAP_MAX_ARENA ((size_t)1 << 30)
-/* Search structure: a chunk is one 64-bit map word of granules (1 KiB); tree fan-out. */
+/* Search structure: a chunk is one 64-bit map word of granules (1 KiB). */
 #define HEAP_CHUNK_BYTES ((size_t)64 * HEAP_GRANULE)
-#define HEAP_FANOUT 16u
 
 /* Debug builds only: what fills free memory and red zones. */
 #define HEAP_POISON_BYTE 0xdfu

@@ -18,15 +18,25 @@
  * word. So the next (previous) mark after (before) a granule is found with
  * a few bit scans however far away it is.
  *
- * The max-tree, in granules: leaf[c] is the size of the largest free block
- * starting in chunk c; level l >= 1, entry i, is the largest of entries
- * [16i, 16i + 16) of level l - 1. Every level is padded with zeros to a
- * whole number of groups of 16, and the top level is a single group.
+ * The max-tree, in granules: leaves[c] is the size of the largest free
+ * block starting in chunk c, saturated at INT16_MAX; tree[1][i] is the
+ * exact largest free block starting in chunks [64i, 64i + 64) (a group of
+ * HEAP_LEAF_FANOUT leaves), and tree[l][i] (l >= 2) the largest of entries
+ * [64i, 64i + 64) of level l - 1 (HEAP_TREE_FANOUT). Every level is padded
+ * with zeros to whole groups; there is at least one level above the
+ * leaves, and the top level is a single group.
  */
 #ifndef MIO_MM_HEAP_INTERNAL_H
 #define MIO_MM_HEAP_INTERNAL_H
 
 #include "mm/heap.h"
+
+#ifndef HEAP_LEAF_FANOUT
+#define HEAP_LEAF_FANOUT 64 /* leaves under one level-1 entry */
+#endif
+#ifndef HEAP_TREE_FANOUT
+#define HEAP_TREE_FANOUT 64 /* entries under one entry of the levels above */
+#endif
 
 enum {
 	HEAP_CHUNK_SHIFT = 6, /* 64 granules per chunk: one 64-bit word of each map */
@@ -34,8 +44,8 @@ enum {
 	HEAP_WORD_SHIFT = 6, /* 64 bits per summary word */
 	/* HEAP_MAX_ARENA is 2^26 granules, 2^20 chunks: summary words 2^14, 2^8, 4, 1. */
 	HEAP_SUMMARY_LEVELS = 4,
-	/* 2^20 chunks in groups of 16: tree levels of 2^20, 2^16, 2^12, 2^8, 16 entries. */
-	HEAP_TREE_LEVELS = 5,
+	/* 2^20 leaves: at most 6 levels for fan-outs of 16 or more. */
+	HEAP_TREE_LEVELS = 6,
 };
 
 /* The two marks of one chunk, side by side: a size lookup reads both in one line. */
@@ -54,8 +64,9 @@ struct heap {
 	struct heap_chunk_map *map;
 	uint64_t *summary[HEAP_SUMMARY_LEVELS];
 	uint32_t summary_words[HEAP_SUMMARY_LEVELS];
-	int32_t *tree[HEAP_TREE_LEVELS];   /* tree[0] = the leaves, one per chunk */
-	uint32_t tree_len[HEAP_TREE_LEVELS]; /* entries per level, multiples of 16 */
+	int16_t *leaves;                   /* one per chunk: level 0 of the tree */
+	int32_t *tree[HEAP_TREE_LEVELS];   /* levels 1 .. tree_levels - 1; tree[0] is unused */
+	uint32_t tree_len[HEAP_TREE_LEVELS]; /* entries per level (tree_len[0]: leaves), multiples of 16 */
 	size_t free_blocks, used_blocks;
 	size_t used_granules;
 	size_t metadata_bytes;
