@@ -536,30 +536,44 @@ static inline gran_t granules_for(size_t n)
 	return g < MIN_GRANULES ? MIN_GRANULES : g;
 }
 
-/* A free block: where it starts and how large it is. */
+/*
+ * A free block: where it starts and how large it is; others is the largest
+ * of the other free blocks starting in its chunk (what the chunk's leaf
+ * becomes when this block goes), or OTHERS_UNKNOWN.
+ */
 struct fit {
 	gran_t g;
 	gran_t size;
+	gran_t others;
 };
+#define OTHERS_UNKNOWN NIL
 
-/* The lowest-addressed free block of at least need granules ({NIL, 0} when none). */
+/*
+ * The lowest-addressed free block of at least need granules ({NIL} when
+ * none). The tree names the leftmost chunk holding one; one pass over that
+ * chunk's free blocks, in address order and without branches on their
+ * sizes, takes the first that fits and the largest of the others.
+ */
 static HOT_INLINE struct fit first_fit(const struct heap *h, gran_t need)
 {
 	uint32_t c = find_first_chunk(h, need);
 	if (c == NO_CHUNK)
-		return (struct fit){ NIL, 0 };
-	/* The tree promises a fit among the free blocks starting in c. */
+		return (struct fit){ NIL, 0, 0 };
 	uint64_t f = h->map[c].free;
 	if ((f & (f - 1)) == 0) /* the only one: its size is the chunk's leaf */
-		return (struct fit){ chunk_base(c) + lowest(f), leaf_exact(h, c) };
+		return (struct fit){ chunk_base(c) + lowest(f), leaf_exact(h, c), 0 };
 	uint64_t m = f | h->map[c].live;
-	for (;; f &= f - 1) {
+	struct fit fit = { NIL, 0, 0 };
+	for (; f; f &= f - 1) {
 		gran_t g = chunk_base(c) + lowest(f);
 		uint64_t after = m & bits_above(g);
 		gran_t size = after ? chunk_base(c) + lowest(after) - g : crossing_free_size(h, c, g);
-		if (size >= need)
-			return (struct fit){ g, size };
+		bool take = fit.g == NIL && size >= need;
+		fit.others = take || size < fit.others ? fit.others : size;
+		fit.size = take ? size : fit.size;
+		fit.g = take ? g : fit.g;
 	}
+	return fit;
 }
 
 /*
@@ -600,7 +614,12 @@ static HOT_INLINE gran_t carve_front(struct heap *h, struct fit f, gran_t need, 
 #else
 	(void)owner;
 #endif
-	chunk_lost(h, c, f.size, split && rc == c ? rest : NIL, rest_size);
+	if (leaf_value(f.size) == h->leaves[c]) { /* f was c's largest */
+		gran_t largest = f.others != OTHERS_UNKNOWN
+					 ? MAX(f.others, rc == c ? rest_size : 0)
+					 : chunk_largest(h, c, split && rc == c ? rest : NIL, rest_size);
+		lower_leaf(h, c, largest, f.size);
+	}
 	return taken;
 }
 
@@ -833,7 +852,7 @@ void *heap_calloc(struct heap *h, size_t num, size_t size)
  */
 static struct fit split_free(struct heap *h, struct fit f, gran_t gap)
 {
-	struct fit rest = { f.g + gap, f.size - gap };
+	struct fit rest = { f.g + gap, f.size - gap, OTHERS_UNKNOWN };
 	uint32_t c = chunk_of(f.g), rc = chunk_of(rest.g);
 
 	h->map[rc].free |= bit_of(rest.g);
@@ -888,7 +907,7 @@ static bool grow_in_place(struct heap *h, gran_t g, gran_t end, gran_t need)
 {
 	if (!is_free_start(h, end))
 		return false;
-	struct fit next = { end, next_mark(h, end) - end };
+	struct fit next = { end, next_mark(h, end) - end, OTHERS_UNKNOWN };
 	if (end - g + next.size < need)
 		return false;
 	gran_t taken = carve_front(h, next, need - (end - g), false, g);
@@ -930,16 +949,60 @@ void *heap_realloc(struct heap *h, void *ptr, size_t n)
 	return ptr;
 }
 
+/* release() for any block; the fast path below calls it for the rarer shapes. */
+__attribute__((noinline))
+static void release_slow(struct heap *h, gran_t g)
+{
+	release(h, g, next_mark(h, g));
+}
+
+/*
+ * Frees live block g when it, its predecessor's start and (if free) its
+ * successor all lie in g's chunk, from that chunk's two words alone: the
+ * common case for small blocks. Returns false, having changed nothing, for
+ * any other shape.
+ */
+static HOT_INLINE bool release_in_chunk(struct heap *h, gran_t g)
+{
+	uint32_t c = chunk_of(g), b = g & 63;
+	struct heap_chunk_map *cm = &h->map[c];
+	uint64_t f = cm->free, l = cm->live, m = f | l;
+	uint64_t above = m & bits_above(b), below = m & bits_below(b);
+	if (above == 0 || below == 0)
+		return false;
+	uint32_t e = lowest(above);  /* the block ends here */
+	uint32_t p = highest(below); /* the block before starts here */
+	bool merge_next = (f >> e) & 1, merge_prev = (f >> p) & 1;
+	uint64_t after_next = m & bits_above(e);
+	if (merge_next && after_next == 0)
+		return false;
+	uint32_t stop = merge_next ? lowest(after_next) : e;
+	uint32_t start = merge_prev ? p : b;
+
+#if KHEAP_DEBUG
+	debug_check_redzone(h, g, chunk_base(c) + e);
+	debug_poison(h, g, chunk_base(c) + e);
+#endif
+	cm->live = l & ~bit_of(b);
+	cm->free = (f & ~(bit_of(e) & mask_if(merge_next))) | (bit_of(b) & ~mask_if(merge_prev));
+	h->free_blocks += 1 - (size_t)merge_prev - (size_t)merge_next;
+	h->used_blocks--;
+	h->used_granules -= e - b;
+	raise_leaf(h, c, stop - start); /* start's mark stays: the chunk never empties here */
+	return true;
+}
+
 void heap_free(struct heap *h, void *ptr)
 {
 	if (!ptr)
 		return;
 	gran_t g = live_block_of(h, ptr, BY_FREE);
-	gran_t end = next_mark(h, g);
+	if (release_in_chunk(h, g))
+		return;
 #if KHEAP_DEBUG
-	debug_check_redzone(h, g, end);
+	debug_check_redzone(h, g, next_mark(h, g));
 #endif
-	release(h, g, end);
+	release_slow(h, g);
 }
 
 size_t heap_usable_size(struct heap *h, void *ptr)
