@@ -112,7 +112,7 @@ static inline void summary_drop_if_empty(struct heap *h, uint32_t c)
  * sentinel's chunk is the last one (callers never pass a c beyond it).
  */
 __attribute__((noinline))
-static uint32_t next_marked_chunk(const struct heap *h, uint32_t c)
+static uint32_t next_marked_chunk_far(const struct heap *h, uint32_t c)
 {
 	uint32_t l = 0;
 	uint64_t w;
@@ -131,7 +131,7 @@ static uint32_t next_marked_chunk(const struct heap *h, uint32_t c)
 
 /* The last chunk at or before c that holds a mark. Chunk 0 always does (block 0). */
 __attribute__((noinline))
-static uint32_t prev_marked_chunk(const struct heap *h, uint32_t c)
+static uint32_t prev_marked_chunk_far(const struct heap *h, uint32_t c)
 {
 	uint32_t l = 0;
 	uint64_t w;
@@ -146,21 +146,31 @@ static uint32_t prev_marked_chunk(const struct heap *h, uint32_t c)
 	return c;
 }
 
-/*
- * The first mark after granule g (< h->granules): where the block at g
- * ends. Blocks of up to a chunk end in g's chunk or the next one; only
- * longer ones ask the summary.
- */
+/* next_marked_chunk_far() with its first step inline: most blocks end within 64 chunks. */
+static inline uint32_t next_marked_chunk(const struct heap *h, uint32_t c)
+{
+	uint64_t w = h->summary[0][c >> HEAP_WORD_SHIFT] & ~bits_below(c);
+	if (__builtin_expect(w != 0, 1))
+		return (c & ~(uint32_t)63) + lowest(w);
+	return next_marked_chunk_far(h, c);
+}
+
+static inline uint32_t prev_marked_chunk(const struct heap *h, uint32_t c)
+{
+	uint64_t w = h->summary[0][c >> HEAP_WORD_SHIFT] & (bits_below(c) | bit_of(c));
+	if (__builtin_expect(w != 0, 1))
+		return (c & ~(uint32_t)63) + highest(w);
+	return prev_marked_chunk_far(h, c);
+}
+
+/* The first mark after granule g (< h->granules): where the block at g ends. */
 static inline gran_t next_mark(const struct heap *h, gran_t g)
 {
 	uint32_t c = chunk_of(g);
 	uint64_t w = marks(h, c) & bits_above(g);
-	if (w == 0) {
-		w = marks(h, ++c); /* the sentinel's chunk is last: c + 1 exists */
-		if (__builtin_expect(w == 0, 0)) {
-			c = next_marked_chunk(h, c + 1);
-			w = marks(h, c);
-		}
+	if (w == 0) { /* the sentinel's chunk is the last: some chunk after c has a mark */
+		c = next_marked_chunk(h, c + 1);
+		w = marks(h, c);
 	}
 	return chunk_base(c) + lowest(w);
 }
@@ -170,12 +180,9 @@ static inline gran_t prev_mark(const struct heap *h, gran_t g)
 {
 	uint32_t c = chunk_of(g);
 	uint64_t w = marks(h, c) & bits_below(g);
-	if (w == 0) {
-		w = marks(h, --c); /* chunk 0 holds block 0's mark: c - 1 exists */
-		if (__builtin_expect(w == 0, 0)) {
-			c = prev_marked_chunk(h, c - 1);
-			w = marks(h, c);
-		}
+	if (w == 0) { /* chunk 0 holds block 0's mark: some chunk before c has one */
+		c = prev_marked_chunk(h, c - 1);
+		w = marks(h, c);
 	}
 	return chunk_base(c) + highest(w);
 }
@@ -192,6 +199,8 @@ static inline gran_t prev_mark(const struct heap *h, gran_t g)
  * saturated leaves of one group (find_huge()).
  */
 #define LEAF_SAT INT16_MAX
+_Static_assert((size_t)HEAP_LEAF_FANOUT * HEAP_CHUNK_GRANULES < LEAF_SAT,
+	       "a block of LEAF_SAT granules or more covers the rest of its leaf group: one per group");
 
 static inline int16_t leaf_value(gran_t size)
 {
@@ -350,19 +359,15 @@ static inline void raise_leaf(struct heap *h, uint32_t c, gran_t v)
 	}
 }
 
-/*
- * Chunk c's largest free block, old granules, is gone; its largest is now v.
- * Sets its leaf, and every ancestor that old was the max of.
- */
-static void lower_leaf(struct heap *h, uint32_t c, gran_t v, gran_t old)
+/* lower_leaf() once level 1 must change: recomputes it and the levels above that depended on it. */
+__attribute__((noinline))
+static void lower_groups(struct heap *h, uint32_t c, gran_t v)
 {
 	uint32_t i = c / HEAP_LEAF_FANOUT;
-
-	h->leaves[c] = leaf_value(v);
 	int32_t cur = h->tree[1][i];
-	if (cur != (int32_t)old)
-		return; /* the parent's max lies elsewhere */
-	int32_t nv = (int32_t)leaf_group_max_exact(h, i);
+	/* A group holds one saturated leaf at most: if c's still is, it is the group's max. */
+	int32_t nv = v >= LEAF_SAT ? (int32_t)v : (int32_t)leaf_group_max_exact(h, i);
+
 	if (nv == cur)
 		return;
 	h->tree[1][i] = nv;
@@ -370,7 +375,7 @@ static void lower_leaf(struct heap *h, uint32_t c, gran_t v, gran_t old)
 		uint32_t parent = i / HEAP_TREE_FANOUT;
 		int32_t above = h->tree[l][parent];
 		if (above != cur)
-			return;
+			return; /* the max of that group lies elsewhere */
 		nv = tree_group_max(&h->tree[l - 1][parent * HEAP_TREE_FANOUT]);
 		if (nv == above)
 			return;
@@ -378,6 +383,17 @@ static void lower_leaf(struct heap *h, uint32_t c, gran_t v, gran_t old)
 		cur = above;
 		i = parent;
 	}
+}
+
+/*
+ * Chunk c's largest free block, old granules, is gone; its largest is now v.
+ * Sets its leaf, and every ancestor that old was the max of.
+ */
+static inline void lower_leaf(struct heap *h, uint32_t c, gran_t v, gran_t old)
+{
+	h->leaves[c] = leaf_value(v);
+	if (h->tree[1][c / HEAP_LEAF_FANOUT] == (int32_t)old)
+		lower_groups(h, c, v);
 }
 
 /*
