@@ -890,3 +890,121 @@ Test(differential, one_mib_heap)
 {
 	run_differential(REGION_BYTES, 0x2545f4914f6cdd1dull, 100000, 500);
 }
+
+/* ---- the kernel's code path: mm/heap.c without SSE ---- */
+
+/*
+ * The kernel is built without SSE, so its heap runs the portable loops that
+ * host builds replace with vector code. Compile mm/heap.c a second time
+ * here, SSE2 hidden and the public names renamed, and run it in lockstep
+ * with the host's build: same addresses, same statistics, both clean.
+ * (Function-like macros: struct heap_stats keeps its name.)
+ */
+#undef __SSE2__
+#define heap_init(...) portable_heap_init(__VA_ARGS__)
+#define heap_alloc(...) portable_heap_alloc(__VA_ARGS__)
+#define heap_calloc(...) portable_heap_calloc(__VA_ARGS__)
+#define heap_alloc_aligned(...) portable_heap_alloc_aligned(__VA_ARGS__)
+#define heap_realloc(...) portable_heap_realloc(__VA_ARGS__)
+#define heap_free(...) portable_heap_free(__VA_ARGS__)
+#define heap_usable_size(...) portable_heap_usable_size(__VA_ARGS__)
+#define heap_stats(...) portable_heap_stats(__VA_ARGS__)
+#define heap_check(...) portable_heap_check(__VA_ARGS__)
+#define heap_dump(...) portable_heap_dump(__VA_ARGS__)
+struct heap *heap_init(void *base, size_t size);
+void *heap_alloc(struct heap *h, size_t size);
+void *heap_calloc(struct heap *h, size_t num, size_t size);
+void *heap_alloc_aligned(struct heap *h, size_t size, size_t align);
+void *heap_realloc(struct heap *h, void *ptr, size_t size);
+void heap_free(struct heap *h, void *ptr);
+size_t heap_usable_size(struct heap *h, void *ptr);
+void heap_stats(const struct heap *h, struct heap_stats *out);
+void heap_check(const struct heap *h);
+void heap_dump(const struct heap *h);
+#include "mm/heap.c"
+#undef heap_init
+#undef heap_alloc
+#undef heap_calloc
+#undef heap_alloc_aligned
+#undef heap_realloc
+#undef heap_free
+#undef heap_usable_size
+#undef heap_stats
+#undef heap_check
+#undef heap_dump
+
+static void *portable_op(struct heap *h, unsigned op, void *p, size_t size, size_t arg)
+{
+	switch (op) {
+	case 0:
+		return portable_heap_alloc(h, size);
+	case 1:
+		return portable_heap_calloc(h, arg, size);
+	case 2:
+		return portable_heap_alloc_aligned(h, size, arg);
+	default:
+		return portable_heap_realloc(h, p, size);
+	}
+}
+
+static void *simd_op(struct heap *h, unsigned op, void *p, size_t size, size_t arg)
+{
+	switch (op) {
+	case 0:
+		return heap_alloc(h, size);
+	case 1:
+		return heap_calloc(h, arg, size);
+	case 2:
+		return heap_alloc_aligned(h, size, arg);
+	default:
+		return heap_realloc(h, p, size);
+	}
+}
+
+Test(portable_path, matches_the_vector_build_step_by_step)
+{
+	static void *ps[128], *vs[128];
+	/* Both regions are 64 KiB aligned: same layout, same offsets. */
+	for (size_t size = 24 * 1024; size <= REGION_BYTES; size *= 4) {
+		struct heap *ph = portable_heap_init(region, size), *vh = heap_init(region2, size);
+		cr_assert(ph && vh);
+		memset(ps, 0, sizeof(ps));
+		memset(vs, 0, sizeof(vs));
+		uint64_t s = 0x9e3779b97f4a7c15ull ^ size;
+		for (unsigned i = 0; i < 40000; i++) {
+			uint64_t r = rng_next(&s);
+			unsigned k = (unsigned)(r >> 32) % 128, op = (unsigned)(r % 6);
+			size_t n = r >> 61 == 0 ? (size_t)(r >> 8) % 40000 : (size_t)(r >> 8) % 700 + 1;
+			size_t arg = op == 1 ? (size_t)(r >> 40) % 4 + 1 : (size_t)1 << ((r >> 40) % 14);
+			if (op >= 4) { /* free */
+				portable_heap_free(ph, ps[k]);
+				heap_free(vh, vs[k]);
+				ps[k] = vs[k] = NULL;
+				continue;
+			}
+			if (op < 3) {
+				portable_heap_free(ph, ps[k]);
+				heap_free(vh, vs[k]);
+				ps[k] = vs[k] = NULL;
+			}
+			void *pp = portable_op(ph, op, ps[k], n, arg), *vp = simd_op(vh, op, vs[k], n, arg);
+			cr_assert_eq(pp == NULL, vp == NULL, "step %u", i);
+			if (pp)
+				cr_assert_eq((uint8_t *)pp - region, (uint8_t *)vp - region2, "step %u", i);
+			if (pp || op < 3) {
+				ps[k] = pp;
+				vs[k] = vp;
+			}
+			struct heap_stats a, b;
+			portable_heap_stats(ph, &a);
+			heap_stats(vh, &b);
+			cr_assert(a.used_bytes == b.used_bytes && a.free_blocks == b.free_blocks &&
+					  a.largest_free == b.largest_free, "step %u", i);
+			if (i % 64 == 0) {
+				portable_heap_check(ph);
+				heap_check(vh);
+			}
+		}
+		portable_heap_check(ph);
+	}
+}
