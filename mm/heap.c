@@ -194,9 +194,10 @@ static inline gran_t prev_mark(const struct heap *h, gran_t g)
  * LEAF_SAT (512 KiB). Only a block that runs out of its chunk can be that
  * large, and a chunk holds one such block at most (its last), so a
  * saturated leaf stands for that one block, whose exact size the maps give
- * (leaf_exact()). The levels above hold exact 32-bit maxima, so a search is
- * exact: for a request of LEAF_SAT granules or more it checks at most the
- * saturated leaves of one group (find_huge()).
+ * (leaf_exact()). Such a block covers the rest of its group of leaves, so a
+ * group holds one saturated leaf at most. The levels above hold exact 32-bit
+ * maxima, so a search is exact: a level-1 entry >= need >= LEAF_SAT names a
+ * group whose one saturated leaf is the fit.
  */
 #define LEAF_SAT INT16_MAX
 _Static_assert((size_t)HEAP_LEAF_FANOUT * HEAP_CHUNK_GRANULES < LEAF_SAT,
@@ -443,16 +444,6 @@ static HOT_INLINE void chunk_lost(struct heap *h, uint32_t c, gran_t old, gran_t
 		lower_leaf(h, c, chunk_largest(h, c, hint, hint_size), old);
 }
 
-/* In leaf group j, whose exact max is >= need >= LEAF_SAT: the first chunk holding such a block. */
-__attribute__((noinline))
-static uint32_t find_huge(const struct heap *h, uint32_t j, gran_t need)
-{
-	for (uint32_t c = j * HEAP_LEAF_FANOUT;; c++) {
-		if (h->leaves[c] == LEAF_SAT && leaf_exact(h, c) >= need)
-			return c;
-	}
-}
-
 /* The leftmost chunk whose largest free block is >= need granules, or NO_CHUNK. */
 static HOT_INLINE uint32_t find_first_chunk(const struct heap *h, gran_t need)
 {
@@ -473,9 +464,11 @@ static HOT_INLINE uint32_t find_first_chunk(const struct heap *h, gran_t need)
 	}
 	while (--l > 0)
 		i = i * HEAP_TREE_FANOUT + tree_group_first(&h->tree[l][i * HEAP_TREE_FANOUT], (int32_t)need);
-	if (__builtin_expect(need >= LEAF_SAT, 0))
-		return find_huge(h, i, need);
-	return i * HEAP_LEAF_FANOUT + leaf_group_first(&h->leaves[i * HEAP_LEAF_FANOUT], (int16_t)need);
+	/*
+	 * Level 1 is exact, so the group holds a block of need granules or more.
+	 * For need >= LEAF_SAT that block is the group's one saturated leaf.
+	 */
+	return i * HEAP_LEAF_FANOUT + leaf_group_first(&h->leaves[i * HEAP_LEAF_FANOUT], leaf_value(need));
 }
 
 /* ---- debug: red zones and poison ---- */

@@ -32,8 +32,9 @@
  * touch) takes the first that fits, and the largest of the others becomes
  * the chunk's leaf once it is carved. Cost: 64 compares per level, O(log
  * size) levels, one chunk's blocks - independent of how many blocks the
- * heap holds, and never amortised. A request of 512 KiB or more checks at
- * most one saturated leaf under its exact level-1 entry.
+ * heap holds, and never amortised. A request of 512 KiB or more lands on
+ * the one saturated leaf (one per group at most) under its exact level-1
+ * entry.
  *
  * Why no state in blocks: allocation and free read and write only the
  * metadata (about 55 KiB for 3 MiB, mostly cache-resident), never the

@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -889,6 +890,39 @@ Test(differential, medium_heap)
 Test(differential, one_mib_heap)
 {
 	run_differential(REGION_BYTES, 0x2545f4914f6cdd1dull, 100000, 500);
+}
+
+/*
+ * Past 4 MiB the tree grows a level above level 1, and requests of 512 KiB
+ * or more search saturated leaves: a 9 MiB heap with large blocks, against
+ * the reference.
+ */
+Test(differential, nine_mib_heap_with_huge_blocks)
+{
+	size_t bytes = (size_t)9 << 20;
+	uint8_t *big = aligned_alloc(HEAP_DIFF_MAX_ALIGN, bytes);
+	uint8_t *ref = aligned_alloc(HEAP_DIFF_MAX_ALIGN, bytes + HEAP_DIFF_MAX_ALIGN);
+	static struct heap_diff d;
+	uint64_t s = 0x5851f42d4c957f2dull;
+
+	cr_assert(big && ref && heap_diff_init(&d, big, bytes, ref, bytes + HEAP_DIFF_MAX_ALIGN));
+	cr_assert_eq(d.heap->tree_levels, 3, "a 9 MiB heap has two levels above its leaves");
+	d.check_every_step = false;
+	for (unsigned i = 0; i < 6000; i++) {
+		uint64_t r = rng_next(&s);
+		enum heap_diff_op op = (enum heap_diff_op)(r % HEAP_DIFF_OPS);
+		/* Half huge (up to 2.5 MiB), half small, so huge free blocks come and go. */
+		size_t size = r >> 63 ? (size_t)(r >> 20) % (5 << 19) + 1 : (size_t)(r >> 20) % 3000 + 1;
+		size_t arg = op == HEAP_DIFF_ALIGNED ? (size_t)1 << ((r >> 8) % 17) : (r >> 8) % 3;
+		const char *bad = heap_diff_step(&d, op, (unsigned)(r >> 40), size, arg);
+		cr_assert_null(bad, "%s", bad);
+		if (i % 50 == 0)
+			heap_check(d.heap);
+	}
+	const char *bad = heap_diff_drain(&d);
+	cr_assert_null(bad, "%s", bad);
+	free(big);
+	free(ref);
 }
 
 /* ---- the kernel's code path: mm/heap.c without SSE ---- */
