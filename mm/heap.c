@@ -614,7 +614,7 @@ static HOT_INLINE gran_t carve_front(struct heap *h, struct fit f, gran_t need, 
 	h->map[rc].free |= bit_of(rest) & mask_if(split);
 	h->free_blocks -= !split;
 	summary_add(h, rc);
-	/* Harmless when rc == c: the leaf is >= f.size > rest_size, and chunk_lost() follows. */
+	/* A no-op when rc == c (c's leaf is >= f.size > rest_size); c's leaf is settled below. */
 	raise_leaf(h, rc, rest_size);
 	if (!live_front)
 		summary_drop_if_empty(h, c);
