@@ -437,13 +437,18 @@ Test(bad_input, forged_headers_inside_a_block_do_not_fool_kfree)
 	kheap_check();
 }
 
-Test(bad_input, caller_data_before_a_block_never_passes_for_a_footer)
+/*
+ * Boundaries live only in the metadata: bytes a caller writes never pass
+ * for one. In a boundary-tag heap the last word of u1 would be read as the
+ * footer of u2's predecessor; here it changes nothing.
+ */
+Test(bad_input, caller_data_never_passes_for_a_block_boundary)
 {
 	struct heap *h = new_heap(REGION_BYTES);
 	uint8_t *f = heap_alloc(h, 100), *u1 = heap_alloc(h, 100), *u2 = heap_alloc(h, 100);
 	heap_alloc(h, 16);
 	heap_free(h, f); /* a free block two blocks before u2 */
-	/* u1's last word claims u2's predecessor is a free block starting where f does. */
+	/* u1's last word "says" u2's predecessor is a free block starting where f does. */
 	uint32_t *word = (uint32_t *)(u2 - HEAP_HEADER_SIZE - sizeof(uint32_t));
 	uint32_t saved = *word;
 	*word = (uint32_t)(u2 - f);
