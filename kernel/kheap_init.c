@@ -63,9 +63,10 @@ void kheap_init(const struct boot_info *info)
 	/* Paging is off: the physical range is its own address. */
 	kheap_attach((void *)(uintptr_t)KHEAP_PHYS_START, (size_t)KHEAP_PHYS_SIZE);
 	kheap_stats(&st);
+	/* Block boundaries live in the metadata; debug builds add a header for the red-zone check. */
 	kprintf("kheap: [mem 0x%016llx-0x%016llx] %llu KiB: %zu KiB of blocks, %zu bytes of "
-		"metadata, %zu-byte headers%s\n",
+		"metadata, %zu-byte block headers%s\n",
 		KHEAP_PHYS_START, KHEAP_PHYS_START + KHEAP_PHYS_SIZE - 1, KHEAP_PHYS_SIZE / 1024,
 		st.arena_bytes / 1024, st.metadata_bytes, st.header_bytes,
-		KHEAP_DEBUG ? ", red zones and poison on" : "");
+		KHEAP_DEBUG ? " (debug), red zones and poison on" : "");
 }
