@@ -961,6 +961,7 @@ size_t heap_usable_size(struct heap *h, void *ptr);
 void heap_stats(const struct heap *h, struct heap_stats *out);
 void heap_check(const struct heap *h);
 void heap_dump(const struct heap *h);
+void heap_walk(const struct heap *h, heap_block_fn fn, void *arg);
 #include "mm/heap.c"
 #undef heap_init
 #undef heap_alloc
