@@ -16,7 +16,7 @@ static phys_addr_t available_run_from(const struct boot_info *info, phys_addr_t 
 	for (size_t i = 0; i < info->mmap_count; i++) {
 		const struct boot_mmap_entry *e = &info->mmap[i];
 		phys_addr_t end = e->base + e->length < e->base ? UINT64_MAX : e->base + e->length;
-		if (e->type == BOOT_MEM_AVAILABLE && e->base <= addr && addr < end && end > best)
+		if (e->type == MEMMAP_AVAILABLE && e->base <= addr && addr < end && end > best)
 			best = end;
 	}
 	return best;
@@ -39,10 +39,10 @@ void kheap_check_placement(const struct boot_info *info, phys_addr_t start, uint
 	/* Loaders may report overlapping entries: anything not available wins. */
 	for (size_t i = 0; i < info->mmap_count; i++) {
 		const struct boot_mmap_entry *e = &info->mmap[i];
-		if (e->type != BOOT_MEM_AVAILABLE && e->length &&
+		if (e->type != MEMMAP_AVAILABLE && e->length &&
 		    overlaps(start, end, e->base, e->base + e->length))
 			panic("kheap: heap [0x%llx-0x%llx) overlaps %s memory [0x%llx-0x%llx)", start,
-			      end, boot_mem_type_name(e->type), e->base, e->base + e->length);
+			      end, memmap_type_name(e->type), e->base, e->base + e->length);
 	}
 	if (overlaps(start, end, kernel_phys_start(), kernel_phys_end()))
 		panic("kheap: heap [0x%llx-0x%llx) overlaps the kernel image [0x%llx-0x%llx)", start,
