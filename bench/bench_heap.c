@@ -25,6 +25,7 @@
 #include <x86intrin.h>
 
 #include "mm/heap.h"
+#include "tests/model/heap_diff.h"
 #include "tests/model/heap_ref.h"
 
 #define ARENA_BYTES ((size_t)3 << 20)
@@ -63,10 +64,112 @@ static size_t draw_size(uint64_t *s, enum dist d)
 	return uniform_in(s, 1024, 16384);
 }
 
+/* ---- policy ceilings: placement with no metadata, no rounding ---- */
+
+/*
+ * Address-ordered first fit (front carving) and best fit (ties to the lower
+ * address) over a byte-granular 3 MiB address space with no per-block or
+ * per-heap overhead: what each policy itself leaves usable on a workload.
+ * Free space is a sorted array of extents; linear scans are fine for the
+ * utilisation runs (a few thousand extents at most). Addresses are offsets
+ * + 1 (never dereferenced; 0 would read as NULL).
+ */
+struct extent {
+	uint32_t start, len;
+};
+
+#define IDEAL_MAX_EXTENTS 200000
+static struct extent ideal_free[IDEAL_MAX_EXTENTS];
+static size_t ideal_extents;
+static bool ideal_best_fit;
+
+static void ideal_reset(bool best_fit)
+{
+	ideal_free[0] = (struct extent){ 0, ARENA_BYTES };
+	ideal_extents = 1;
+	ideal_best_fit = best_fit;
+}
+
+static void ideal_remove(size_t i)
+{
+	memmove(&ideal_free[i], &ideal_free[i + 1], (ideal_extents - i - 1) * sizeof(ideal_free[0]));
+	ideal_extents--;
+}
+
+static void *ideal_alloc(size_t n)
+{
+	size_t pick = SIZE_MAX;
+	for (size_t i = 0; i < ideal_extents; i++) {
+		if (ideal_free[i].len < n)
+			continue;
+		if (!ideal_best_fit) {
+			pick = i;
+			break;
+		}
+		if (pick == SIZE_MAX || ideal_free[i].len < ideal_free[pick].len)
+			pick = i;
+	}
+	if (pick == SIZE_MAX)
+		return NULL;
+	uint32_t at = ideal_free[pick].start;
+	ideal_free[pick].start += (uint32_t)n;
+	ideal_free[pick].len -= (uint32_t)n;
+	if (ideal_free[pick].len == 0)
+		ideal_remove(pick);
+	return (void *)((uintptr_t)at + 1);
+}
+
+static void ideal_release(void *p, size_t n)
+{
+	uint32_t at = (uint32_t)((uintptr_t)p - 1);
+	size_t lo = 0, hi = ideal_extents; /* the first extent after at */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (ideal_free[mid].start < at)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	memmove(&ideal_free[lo + 1], &ideal_free[lo], (ideal_extents - lo) * sizeof(ideal_free[0]));
+	ideal_free[lo] = (struct extent){ at, (uint32_t)n };
+	ideal_extents++;
+	if (lo + 1 < ideal_extents && at + n == ideal_free[lo + 1].start) {
+		ideal_free[lo].len += ideal_free[lo + 1].len;
+		ideal_remove(lo + 1);
+	}
+	if (lo > 0 && ideal_free[lo - 1].start + ideal_free[lo - 1].len == at) {
+		ideal_free[lo - 1].len += ideal_free[lo].len;
+		ideal_remove(lo);
+	}
+}
+
+/* ---- the harness alone: a bump pointer that never frees, behind the same kind of call ---- */
+
+static uintptr_t bump_next;
+
+__attribute__((noinline)) static void *bump_alloc(size_t n)
+{
+	void *p = (void *)bump_next; /* never dereferenced */
+	bump_next += n;
+	return p;
+}
+
+__attribute__((noinline)) static void bump_free(void *p)
+{
+	__asm__ volatile("" : : "r"(p)); /* a call that does nothing, but is made */
+}
+
 /* ---- the implementations ---- */
 
-enum impl { IMPL_KMALLOC, IMPL_REF, IMPL_MALLOC, IMPL_COUNT };
-static const char *const impl_name[IMPL_COUNT] = { "kmalloc", "linear-ref", "glibc-malloc" };
+enum impl {
+	IMPL_KMALLOC, IMPL_REF, IMPL_MALLOC, IMPL_BUMP, /* timed */
+	IMPL_IDEAL_FF, IMPL_IDEAL_BF,                   /* utilisation only */
+	IMPL_COUNT
+};
+#define IMPL_TIMED (IMPL_BUMP + 1)
+static const char *const impl_name[IMPL_COUNT] = {
+	"kmalloc", "linear-ref", "glibc-malloc", "bench-overhead", "ideal-first-fit", "ideal-best-fit",
+};
 
 static uint8_t *region;     /* ARENA_BYTES, 64 KiB aligned */
 static struct heap *heap;
@@ -78,6 +181,10 @@ static void impl_reset(enum impl im)
 		heap = heap_init(region, ARENA_BYTES);
 	else if (im == IMPL_REF)
 		heap_ref_init(&ref, region + 64 - HEAP_HEADER_SIZE, ARENA_BYTES - 64);
+	else if (im == IMPL_BUMP)
+		bump_next = 16;
+	else if (im == IMPL_IDEAL_FF || im == IMPL_IDEAL_BF)
+		ideal_reset(im == IMPL_IDEAL_BF);
 }
 
 static inline void *impl_alloc(enum impl im, size_t n)
@@ -87,12 +194,18 @@ static inline void *impl_alloc(enum impl im, size_t n)
 		return heap_alloc(heap, n);
 	case IMPL_REF:
 		return heap_ref_alloc(&ref, n);
+	case IMPL_IDEAL_FF:
+	case IMPL_IDEAL_BF:
+		return ideal_alloc(n);
+	case IMPL_BUMP:
+		return bump_alloc(n);
 	default:
 		return malloc(n);
 	}
 }
 
-static inline void impl_free(enum impl im, void *p)
+/* Frees p, which was allocated with n bytes (only the ideal policies need n). */
+static inline void impl_free(enum impl im, void *p, size_t n)
 {
 	switch (im) {
 	case IMPL_KMALLOC:
@@ -100,6 +213,13 @@ static inline void impl_free(enum impl im, void *p)
 		break;
 	case IMPL_REF:
 		heap_ref_free(&ref, p);
+		break;
+	case IMPL_IDEAL_FF:
+	case IMPL_IDEAL_BF:
+		ideal_release(p, n);
+		break;
+	case IMPL_BUMP:
+		bump_free(p);
 		break;
 	default:
 		free(p);
@@ -185,13 +305,16 @@ static double speed_run(enum impl im, const struct workload *w)
 	case IMPL_REF:
 		SPEED_LOOP(REF_ALLOC, REF_FREE);
 		break;
+	case IMPL_BUMP:
+		SPEED_LOOP(bump_alloc, bump_free);
+		break;
 	default:
 		SPEED_LOOP(malloc, free);
 	}
 	double t1 = now_ns();
 	for (unsigned i = 0; i < w->slots; i++) {
 		if (slot_ptr[i])
-			impl_free(im, slot_ptr[i]);
+			impl_free(im, slot_ptr[i], 0);
 	}
 	if (failures)
 		printf("# note: %s on %s: %ld allocations failed\n", impl_name[im], w->name, failures);
@@ -204,13 +327,13 @@ static void bench_speed(void)
 {
 	for (size_t wi = 0; wi < ARRAY_SIZE(workloads); wi++) {
 		draw_ops(&workloads[wi]);
-		double runs[IMPL_COUNT][SPEED_RUNS];
+		double runs[IMPL_TIMED][SPEED_RUNS];
 		/* Interleave implementations so drifting machine load hits all of them. */
 		for (int r = 0; r < SPEED_RUNS; r++) {
-			for (int im = 0; im < IMPL_COUNT; im++)
+			for (int im = 0; im < IMPL_TIMED; im++)
 				runs[im][r] = speed_run((enum impl)im, &workloads[wi]);
 		}
-		for (int im = 0; im < IMPL_COUNT; im++) {
+		for (int im = 0; im < IMPL_TIMED; im++) {
 			speed[wi][im] = median(runs[im], SPEED_RUNS);
 			printf("BENCH heap %s %s %.1f ns/op\n", workloads[wi].name, impl_name[im],
 			       speed[wi][im]);
@@ -245,7 +368,7 @@ static double fill_until_failure(enum impl im, enum dist d, uint64_t seed)
 			live_bytes += n;
 		} else {
 			size_t k = (size_t)(xorshift64(&s) % live);
-			impl_free(im, live_ptr[k]);
+			impl_free(im, live_ptr[k], live_size[k]);
 			live_bytes -= live_size[k];
 			live--;
 			live_ptr[k] = live_ptr[live];
@@ -262,16 +385,18 @@ static double fill_until_failure(enum impl im, enum dist d, uint64_t seed)
 
 static double util[2][IMPL_COUNT];
 static double overhead[2];
+/* Measured for utilisation: the heap, the same policy without metadata, the policy ceilings. */
+static const enum impl util_impls[] = { IMPL_KMALLOC, IMPL_REF, IMPL_IDEAL_FF, IMPL_IDEAL_BF };
 
 static void bench_utilisation(void)
 {
 	static const char *const names[2] = { "uniform-fill", "small-fill" };
 	for (int d = 0; d < 2; d++) {
-		for (int im = 0; im < IMPL_REF + 1; im++) {
+		for (size_t ii = 0; ii < ARRAY_SIZE(util_impls); ii++) {
+			enum impl im = util_impls[ii];
 			double sum = 0, over = 0;
 			for (int seed = 1; seed <= UTIL_SEEDS; seed++) {
-				sum += fill_until_failure((enum impl)im, (enum dist)d,
-							  SEED * (uint64_t)seed);
+				sum += fill_until_failure(im, (enum dist)d, SEED * (uint64_t)seed);
 				over += fill_overhead;
 			}
 			util[d][im] = sum / UTIL_SEEDS;
@@ -314,7 +439,7 @@ static uint64_t timed_alloc(enum impl im, size_t n, void **p)
 static uint64_t timed_free(enum impl im, void *p)
 {
 	uint64_t t0 = cycles();
-	impl_free(im, p);
+	impl_free(im, p, 0);
 	return cycles() - t0;
 }
 
@@ -342,7 +467,7 @@ static uint64_t worst_run(enum impl im, unsigned count, uint64_t seed)
 			break;
 	}
 	for (size_t i = 0; i < n; i += 2) /* every other block: `count` holes */
-		impl_free(im, worst_live[i]);
+		impl_free(im, worst_live[i], 0);
 	for (size_t i = 1; i < n; i += 2) {
 		worst_live[i / 2] = worst_live[i];
 		worst_size[i / 2] = worst_size[i];
@@ -382,7 +507,7 @@ static uint64_t worst_run(enum impl im, unsigned count, uint64_t seed)
 		worst = MAX(worst, best_old);
 	}
 	for (size_t i = 0; i < n; i++)
-		impl_free(im, worst_live[i]);
+		impl_free(im, worst_live[i], 0);
 	return worst;
 }
 
@@ -411,23 +536,29 @@ static void print_table(void)
 	struct heap_stats st;
 	heap_stats(heap_init(region, ARENA_BYTES), &st);
 
-	printf("\nheap benchmark, release build (KHEAP_DEBUG=0), %zu-byte arena, %d ops, "
-	       "median of %d runs\n", ARENA_BYTES, SPEED_OPS, SPEED_RUNS);
-	printf("kmalloc: header %zu B/block, metadata %zu B (%.2f%% of the arena)\n",
-	       st.header_bytes, st.metadata_bytes, 100.0 * (double)st.metadata_bytes / ARENA_BYTES);
-	printf("\n%-14s %12s %12s %14s %10s %10s\n", "ns/op", "kmalloc", "linear-ref",
-	       "glibc-malloc", "vs ref", "vs glibc");
+	printf("\nheap benchmark, release build (KHEAP_DEBUG=%d), %zu-byte arena, %d ops, "
+	       "median of %d runs\n", KHEAP_DEBUG, ARENA_BYTES, SPEED_OPS, SPEED_RUNS);
+	printf("kmalloc: header %zu B/block (blocks are whole 16-byte granules), metadata %zu B "
+	       "(%.2f%% of the region)\n", st.header_bytes, st.metadata_bytes,
+	       100.0 * (double)st.metadata_bytes / ARENA_BYTES);
+	printf("\n%-14s %9s %11s %13s %15s %9s %9s\n", "ns/op", "kmalloc", "linear-ref",
+	       "glibc-malloc", "bench-overhead", "vs ref", "vs glibc");
 	for (size_t wi = 0; wi < ARRAY_SIZE(workloads); wi++)
-		printf("%-14s %12.1f %12.1f %14.1f %9.1fx %9.2fx\n", workloads[wi].name,
+		printf("%-14s %9.1f %11.1f %13.1f %15.1f %8.1fx %8.2fx\n", workloads[wi].name,
 		       speed[wi][IMPL_KMALLOC], speed[wi][IMPL_REF], speed[wi][IMPL_MALLOC],
-		       speed[wi][IMPL_REF] / speed[wi][IMPL_KMALLOC],
+		       speed[wi][IMPL_BUMP], speed[wi][IMPL_REF] / speed[wi][IMPL_KMALLOC],
 		       speed[wi][IMPL_MALLOC] / speed[wi][IMPL_KMALLOC]);
-	printf("\n%-14s %12s %12s\n", "utilisation", "kmalloc", "linear-ref");
-	printf("%-14s %12.4f %12.4f   (kmalloc blocks: %.1f bytes each beyond the request)\n",
-	       "uniform-fill", util[0][IMPL_KMALLOC], util[0][IMPL_REF], overhead[0]);
-	printf("%-14s %12.4f %12.4f   (kmalloc blocks: %.1f bytes each beyond the request)\n",
-	       "small-fill", util[1][IMPL_KMALLOC], util[1][IMPL_REF], overhead[1]);
-	printf("(linear-ref: the same placement with no metadata, so the first-fit policy's own figure)\n");
+	printf("(bench-overhead: the same loop around a bump pointer that never frees: the harness's "
+	       "share of every figure)\n");
+	printf("\n%-14s %9s %11s %16s %15s\n", "utilisation", "kmalloc", "linear-ref",
+	       "ideal-first-fit", "ideal-best-fit");
+	static const char *const fill_names[2] = { "uniform-fill", "small-fill" };
+	for (int d = 0; d < 2; d++)
+		printf("%-14s %9.4f %11.4f %16.4f %15.4f   (kmalloc: %.1f bytes/block beyond the "
+		       "request)\n", fill_names[d], util[d][IMPL_KMALLOC], util[d][IMPL_REF],
+		       util[d][IMPL_IDEAL_FF], util[d][IMPL_IDEAL_BF], overhead[d]);
+	printf("(linear-ref: kmalloc's placement and 16-byte granules without metadata; ideal-*: the\n"
+	       " policy alone, byte-granular, no metadata: the ceiling each policy allows here)\n");
 	printf("\n%-14s %12s %12s\n", "worst cycles", "kmalloc", "linear-ref");
 	for (size_t ci = 0; ci < ARRAY_SIZE(worst_counts); ci++)
 		printf("%-14u %12llu %12llu\n", worst_counts[ci],
@@ -442,9 +573,55 @@ static void print_table(void)
 			       speed[2][IMPL_KMALLOC] <= speed[2][IMPL_MALLOC] ? "met" : "NOT met",
 	       speed[1][IMPL_KMALLOC], speed[1][IMPL_MALLOC], speed[2][IMPL_KMALLOC],
 	       speed[2][IMPL_MALLOC]);
-	printf("  utilisation >= 0.96: uniform %.4f, small %.4f: %s\n", util[0][IMPL_KMALLOC],
-	       util[1][IMPL_KMALLOC],
-	       util[0][IMPL_KMALLOC] >= 0.96 && util[1][IMPL_KMALLOC] >= 0.96 ? "met" : "NOT met");
+	printf("  utilisation >= 0.96: uniform %.4f, small %.4f: %s; the exact-first-fit policy "
+	       "itself reaches %.4f and %.4f here\n", util[0][IMPL_KMALLOC], util[1][IMPL_KMALLOC],
+	       util[0][IMPL_KMALLOC] >= 0.96 && util[1][IMPL_KMALLOC] >= 0.96 ? "met" : "NOT met",
+	       util[0][IMPL_IDEAL_FF], util[1][IMPL_IDEAL_FF]);
+}
+
+/* ---- the release build against the reference, before any figure is taken ---- */
+
+/*
+ * Tests and fuzzers run the debug build (red zones, 8-byte headers); this is
+ * the build the figures come from, so it proves itself first: random
+ * programs of every operation, in lockstep with the linear reference, same
+ * addresses, heap_check clean. Exits non-zero on any disagreement.
+ */
+static int check_release_build(void)
+{
+	static const size_t sizes[] = { 24 * 1024, 256 * 1024, ARENA_BYTES };
+	static struct heap_diff d;
+	uint8_t *ref_buf = aligned_alloc(65536, ARENA_BYTES + HEAP_DIFF_MAX_ALIGN);
+	unsigned steps = 0;
+
+	for (size_t k = 0; k < ARRAY_SIZE(sizes) && ref_buf; k++) {
+		uint64_t s = SEED + k;
+		if (!heap_diff_init(&d, region, sizes[k], ref_buf, ARENA_BYTES + HEAP_DIFF_MAX_ALIGN))
+			return 1;
+		d.check_every_step = false;
+		for (unsigned i = 0; i < 100000; i++, steps++) {
+			uint64_t r = xorshift64(&s);
+			enum heap_diff_op op = (enum heap_diff_op)(r % HEAP_DIFF_OPS);
+			size_t size = r >> 60 == 0 ? (size_t)(r >> 8) % 20000 : (size_t)(r >> 8) % 600;
+			size_t arg = op == HEAP_DIFF_ALIGNED ? (size_t)1 << ((r >> 40) % 13)
+				     : op == HEAP_DIFF_CALLOC ? (size_t)(r >> 40) % 4 : 0;
+			const char *bad = heap_diff_step(&d, op, (unsigned)(r >> 32), size, arg);
+			if (bad) {
+				printf("release build disagrees with the reference: %s\n", bad);
+				return 1;
+			}
+			if (i % 997 == 0)
+				heap_check(d.heap);
+		}
+		const char *bad = heap_diff_drain(&d);
+		if (bad) {
+			printf("release build disagrees with the reference: %s\n", bad);
+			return 1;
+		}
+	}
+	free(ref_buf);
+	printf("# release build checked: %u random operations in lockstep with the reference\n", steps);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -454,6 +631,12 @@ int main(int argc, char **argv)
 	if (!region)
 		return 1;
 	printf("bench/heap: release build (KHEAP_DEBUG=%d)\n", KHEAP_DEBUG);
+	if (check_release_build())
+		return 1;
+	struct heap_stats st;
+	heap_stats(heap_init(region, ARENA_BYTES), &st);
+	printf("BENCH heap 3MiB-region kmalloc-metadata %zu bytes\n", st.metadata_bytes);
+	printf("BENCH heap 3MiB-region kmalloc-header %zu bytes/block\n", st.header_bytes);
 	if (!*only || strstr(only, "speed"))
 		bench_speed();
 	if (!*only || strstr(only, "util"))

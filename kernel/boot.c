@@ -134,24 +134,6 @@ bool boot_cmdline_has(const struct boot_info *info, const char *word)
 	return false;
 }
 
-const char *boot_mem_type_name(uint32_t type)
-{
-	switch (type) {
-	case BOOT_MEM_AVAILABLE:
-		return "available";
-	case BOOT_MEM_RESERVED:
-		return "reserved";
-	case BOOT_MEM_ACPI_RECLAIMABLE:
-		return "ACPI reclaimable";
-	case BOOT_MEM_ACPI_NVS:
-		return "ACPI NVS";
-	case BOOT_MEM_BAD:
-		return "bad memory";
-	default:
-		return "unknown type";
-	}
-}
-
 /* The last byte of a [base, base+length) range, saturating instead of wrapping. */
 static uint64_t range_last_byte(phys_addr_t base, uint64_t length)
 {
@@ -197,8 +179,8 @@ void boot_log_print(const struct boot_info *info)
 	for (size_t i = 0; i < info->mmap_count; i++) {
 		const struct boot_mmap_entry *e = &info->mmap[i];
 		kprintf("  mmap: [mem 0x%016llx-0x%016llx] %s", e->base,
-			range_last_byte(e->base, e->length), boot_mem_type_name(e->type));
-		if (e->type < BOOT_MEM_AVAILABLE || e->type > BOOT_MEM_BAD)
+			range_last_byte(e->base, e->length), memmap_type_name(e->type));
+		if (e->type < MEMMAP_AVAILABLE || e->type > MEMMAP_BAD)
 			kprintf(" %u", e->type);
 		kprintf("\n");
 	}

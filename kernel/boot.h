@@ -14,14 +14,6 @@
 #define BOOT_LOADER_RANGES_MAX (8 + 2 * BOOT_MODULES_MAX)
 #define BOOT_CMDLINE_MAX 256
 
-/* Memory map entry types, numbered as Multiboot (and the BIOS e820 call) number them. */
-enum boot_mem_type {
-	BOOT_MEM_AVAILABLE = 1,
-	BOOT_MEM_RESERVED = 2,
-	BOOT_MEM_ACPI_RECLAIMABLE = 3,
-	BOOT_MEM_ACPI_NVS = 4,
-	BOOT_MEM_BAD = 5,
-};
 
 /* One raw memory map entry, exactly as the loader reported it (not sanitised). */
 struct boot_mmap_entry {
@@ -83,8 +75,6 @@ size_t boot_mmap_entries(const struct boot_info *info, struct memmap_entry *out)
 /* True when the kernel command line contains word as a whole word. */
 bool boot_cmdline_has(const struct boot_info *info, const char *word);
 
-/* "available", "reserved", "ACPI reclaimable", "ACPI NVS", "bad memory", "type N?". */
-const char *boot_mem_type_name(uint32_t type);
 
 /*
  * Prints the loader's map e820-style, beside it the clean map (sorted,

@@ -16,7 +16,7 @@ static phys_addr_t available_run_from(const struct boot_info *info, phys_addr_t 
 	for (size_t i = 0; i < info->mmap_count; i++) {
 		const struct boot_mmap_entry *e = &info->mmap[i];
 		phys_addr_t end = e->base + e->length < e->base ? UINT64_MAX : e->base + e->length;
-		if (e->type == BOOT_MEM_AVAILABLE && e->base <= addr && addr < end && end > best)
+		if (e->type == MEMMAP_AVAILABLE && e->base <= addr && addr < end && end > best)
 			best = end;
 	}
 	return best;
@@ -39,10 +39,10 @@ void kheap_check_placement(const struct boot_info *info, phys_addr_t start, uint
 	/* Loaders may report overlapping entries: anything not available wins. */
 	for (size_t i = 0; i < info->mmap_count; i++) {
 		const struct boot_mmap_entry *e = &info->mmap[i];
-		if (e->type != BOOT_MEM_AVAILABLE && e->length &&
+		if (e->type != MEMMAP_AVAILABLE && e->length &&
 		    overlaps(start, end, e->base, e->base + e->length))
 			panic("kheap: heap [0x%llx-0x%llx) overlaps %s memory [0x%llx-0x%llx)", start,
-			      end, boot_mem_type_name(e->type), e->base, e->base + e->length);
+			      end, memmap_type_name(e->type), e->base, e->base + e->length);
 	}
 	if (overlaps(start, end, kernel_phys_start(), kernel_phys_end()))
 		panic("kheap: heap [0x%llx-0x%llx) overlaps the kernel image [0x%llx-0x%llx)", start,
@@ -63,9 +63,10 @@ void kheap_init(const struct boot_info *info)
 	/* Paging is off: the physical range is its own address. */
 	kheap_attach((void *)(uintptr_t)KHEAP_PHYS_START, (size_t)KHEAP_PHYS_SIZE);
 	kheap_stats(&st);
+	/* Block boundaries live in the metadata; debug builds add a header for the red-zone check. */
 	kprintf("kheap: [mem 0x%016llx-0x%016llx] %llu KiB: %zu KiB of blocks, %zu bytes of "
-		"metadata, %zu-byte headers%s\n",
+		"metadata, %zu-byte block headers%s\n",
 		KHEAP_PHYS_START, KHEAP_PHYS_START + KHEAP_PHYS_SIZE - 1, KHEAP_PHYS_SIZE / 1024,
 		st.arena_bytes / 1024, st.metadata_bytes, st.header_bytes,
-		KHEAP_DEBUG ? ", red zones and poison on" : "");
+		KHEAP_DEBUG ? " (debug), red zones and poison on" : "");
 }

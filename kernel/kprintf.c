@@ -13,12 +13,3 @@ int kvprintf(const char *fmt, va_list ap)
 {
 	return kvformat(serial_sink, NULL, fmt, ap);
 }
-
-int kprintf(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = kvprintf(fmt, ap);
-	va_end(ap);
-	return n;
-}

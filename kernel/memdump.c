@@ -48,7 +48,7 @@ void memdump_print(void)
 	for (size_t i = 0; i < boot_info.mmap_count; i++) {
 		const struct boot_mmap_entry *e = &boot_info.mmap[i];
 		phys_addr_t end = e->base + e->length < e->base ? UINT64_MAX : e->base + e->length;
-		kprintf("memdump: ram 0x%llx 0x%llx %s\n", e->base, end, boot_mem_type_name(e->type));
+		kprintf("memdump: ram 0x%llx 0x%llx %s\n", e->base, end, memmap_type_name(e->type));
 	}
 	zone(kernel_phys_start(), kernel_phys_end(), "kernel", NULL);
 	zone(KERNEL_PHYS_BASE + KHEAP_OFFSET, KERNEL_PHYS_BASE + KHEAP_OFFSET + KHEAP_SIZE, "heap",

@@ -263,6 +263,16 @@ int kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 	return n;
 }
 
+/* kvprintf() is the platform's (the serial port, or stdout on the host). */
+int kprintf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = kvprintf(fmt, ap);
+	va_end(ap);
+	return n;
+}
+
 int ksnprintf(char *buf, size_t size, const char *fmt, ...)
 {
 	va_list ap;

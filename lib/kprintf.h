@@ -31,7 +31,8 @@ int kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 
 /*
  * Prints to the console: the serial port in the kernel, stdout on the host.
- * Implemented by kernel/kprintf.c and tests/host/support/host_console.c.
+ * kprintf() is lib/format.c's; kvprintf() is each platform's own
+ * (kernel/kprintf.c, tests/host/support/host_console.c).
  */
 __attribute__((format(printf, 1, 2)))
 int kprintf(const char *fmt, ...);

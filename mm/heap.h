@@ -1,6 +1,7 @@
 /*
  * The kernel heap: exact first fit over any region handed to it, found in
- * logarithmic time, with one 4-byte header per block.
+ * logarithmic time. Block boundaries live only in the metadata: blocks
+ * carry no header (in release builds) and free memory is never written.
  *
  * Placement. A request goes to the lowest-addressed free block that can
  * hold it, carved from that block's front; a remainder of at least
@@ -8,49 +9,54 @@
  * block. A freed block merges at once with free neighbours on both sides,
  * so two free blocks are never adjacent.
  *
- * The search: a hierarchical summary, no walk of the blocks.
- *  - The arena is cut into 1 KiB chunks (64 granules of 16 bytes). Per chunk
- *    a 64-bit map marks the granules where a free block starts, and the
- *    heap keeps the size of the largest free block starting in the chunk.
- *  - A 16-ary max-tree sits over those chunk maxima: each entry holds the
- *    largest of the 16 below it. 3 MiB is 3072 chunks, so 3 levels (3072,
- *    192, 12 entries); the top is one group of 16.
- *  First fit for n bytes descends the tree taking, at each level, the first
- *  entry >= n among 16 (one SIMD compare where the target has SSE2, a short
- *  loop otherwise). That lands on the leftmost chunk holding a free block of
- *  n bytes or more; inside it the free-start map gives the candidates in
- *  address order and the first one that fits is the answer. Cost: 16
- *  compares per level, O(log size) levels, plus at most 32 candidates in one
- *  chunk (free blocks never touch, so at most every other granule starts
- *  one) - independent of how many blocks the heap holds, and never
- *  amortised. When the chunk has one free block the chunk maximum is its
- *  size, and no block header is read at all. A change to a free block
- *  updates its chunk's maximum (from the chunk's map, same bound) and the
- *  ancestors that depended on it.
+ * Blocks and marks. The arena is a row of 16-byte granules; a block is a
+ * whole number of them and its payload is the block itself (16-aligned).
+ * Per 1 KiB chunk (64 granules) two 64-bit maps mark the granules where a
+ * free block starts and where a live (allocated) block starts; a block ends
+ * where the next mark is, and a sentinel mark just past the arena bounds the
+ * last one. So a block's size, whether its neighbours are free, and where
+ * the block before it starts all come from the maps. A summary (one bit per
+ * chunk holding any mark, one per word of that, up to a single word) finds
+ * the next or previous mark in a few bit scans however large the free space
+ * between; the common cases never need it.
  *
- * Blocks. A block is a whole number of 16-byte granules. Its 4-byte header
- * (size in bytes | USED) sits just before the payload, which is 16-byte
- * aligned. A free block also stores its size in its last 4 bytes (the
- * footer). Freeing finds the neighbours without flags in other blocks: the
- * free-start map says whether the next block is free, and the word before
- * the block is taken as a footer only if a free block of exactly that size
- * starts where it points (a block that necessarily ends here), so caller
- * data in a used predecessor can never pass for one.
- * Per-block overhead: the 4-byte header plus the rounding to 16 bytes.
+ * The search. Per chunk a 16-bit leaf holds the size of the largest free
+ * block starting there (saturating at 512 KiB: only the one block that runs
+ * out of a chunk can be that large, and the maps then give its exact size).
+ * Above the leaves, exact 32-bit maxima over groups of 64, up to one group:
+ * 3 MiB is 3072 chunks, so a single level of 48 above the leaves. First fit
+ * for n bytes descends taking at each level the first entry >= n among 64
+ * (vector compares where the target has SSE2, plain loops in the kernel),
+ * which lands on the leftmost chunk holding a free block of n bytes or more;
+ * one pass over that chunk's free blocks (at most 32: free blocks never
+ * touch) takes the first that fits, and the largest of the others becomes
+ * the chunk's leaf once it is carved. Cost: 64 compares per level, O(log
+ * size) levels, one chunk's blocks - independent of how many blocks the
+ * heap holds, and never amortised. A request of 512 KiB or more lands on
+ * the one saturated leaf (one per group at most) under its exact level-1
+ * entry.
  *
- * Hardening, in every build: a second 64-bit map per chunk marks where live
- * (allocated) blocks start, so kfree/krealloc tell a live block from a
- * foreign, interior, misaligned or already freed pointer exactly, never by
- * trusting bytes the caller could have overwritten. With KHEAP_DEBUG=1
- * (kernel and test builds) the header grows to 8 bytes to record the
- * requested size, every payload is followed by a red zone of at least one
- * byte checked by heap_free and heap_check, and free memory is filled with a
- * poison pattern checked when it is handed out again (use after free).
+ * Why no state in blocks: allocation and free read and write only the
+ * metadata (about 55 KiB for 3 MiB, mostly cache-resident), never the
+ * arena, which is what makes them fast. And an overflow from a block can
+ * corrupt other blocks' data but never the allocator: no boundary, size or
+ * link is kept where a caller can write, in any build.
+ * Per-block overhead: the rounding to 16 bytes only (HEAP_HEADER_SIZE is 0).
+ *
+ * Hardening, in every build: the live map tells kfree/krealloc a live block
+ * from a foreign, interior, misaligned or already freed pointer exactly.
+ * With KHEAP_DEBUG=1 (kernel and test builds) each block starts with an
+ * 8-byte header recording the requested size (blocks start at 8 mod 16, so
+ * payloads stay 16-aligned), every payload is followed by a red zone of at
+ * least one byte checked by heap_free and heap_check, and free memory is
+ * filled with a poison pattern checked when it is handed out again (use
+ * after free). Boundaries come from the maps in both builds; the header only
+ * feeds the red-zone check.
  *
  * Metadata lives at the start of the region: struct heap, the two maps
- * (16 bytes per KiB) and the tree (4 bytes per KiB, plus 1/15 of that for
- * the upper levels): about 2% of the region, 62 KiB of the kernel's 3 MiB.
- * heap_stats() reports it.
+ * (16 bytes per KiB), the summary, the leaves (2 bytes per KiB) and the
+ * levels above (1/16 of that): 1.8% of the region, 55 KiB of the kernel's
+ * 3 MiB. heap_stats() reports it. The layout is in mm/heap_internal.h.
  *
  * No locking: callers serialise (the kernel is single-threaded for now).
  */
@@ -69,19 +75,18 @@
  */
 #define HEAP_GRANULE 16u /* block size unit and payload alignment */
 #if KHEAP_DEBUG
-#define HEAP_HEADER_SIZE 8u /* requested size + size/flags word */
+#define HEAP_HEADER_SIZE 8u /* requested size and its complement, for the red-zone check */
 #define HEAP_REDZONE_MIN 1u /* at least one red-zone byte after every payload */
 #else
-#define HEAP_HEADER_SIZE 4u /* size/flags word */
+#define HEAP_HEADER_SIZE 0u /* no header: the payload is the block */
 #define HEAP_REDZONE_MIN 0u
 #endif
-/* Smallest block, and smallest remainder split off: one granule (header + footer fit). */
+/* Smallest block, and smallest remainder split off: one granule. */
 #define HEAP_MIN_BLOCK 16u
 /* Largest arena a heap manages: sizes then fit the 31 bits the tree compares. */
 #define HEAP_MAX_ARENA ((size_t)1 << 30)
-/* Search structure: a chunk is one 64-bit map word of granules (1 KiB); tree fan-out. */
+/* Search structure: a chunk is one 64-bit map word of granules (1 KiB). */
 #define HEAP_CHUNK_BYTES ((size_t)64 * HEAP_GRANULE)
-#define HEAP_FANOUT 16u
 
 /* Debug builds only: what fills free memory and red zones. */
 #define HEAP_POISON_BYTE 0xdfu
@@ -93,13 +98,13 @@ struct heap_stats {
 	void *arena;             /* first byte of the first block */
 	size_t arena_bytes;      /* bytes managed as blocks */
 	size_t metadata_bytes;   /* region bytes spent before the arena (struct, bitmaps, tree) */
-	size_t used_bytes;       /* bytes in allocated blocks, headers and rounding included */
+	size_t used_bytes;       /* bytes in allocated blocks, debug headers and rounding included */
 	size_t free_bytes;       /* bytes in free blocks */
-	size_t largest_free;     /* size of the largest free block, header included */
+	size_t largest_free;     /* size of the largest free block */
 	size_t largest_request;  /* the largest n for which heap_alloc(n) succeeds now (0: none) */
 	size_t used_blocks;
 	size_t free_blocks;
-	size_t header_bytes;     /* per-block overhead before the payload (HEAP_HEADER_SIZE) */
+	size_t header_bytes;     /* bytes before each payload (HEAP_HEADER_SIZE: 0, or 8 with KHEAP_DEBUG) */
 };
 
 /*
@@ -174,19 +179,21 @@ size_t heap_usable_size(struct heap *h, void *ptr);
 void heap_stats(const struct heap *h, struct heap_stats *out);
 
 /*
- * Walks every block and verifies every invariant: block sizes and tiling
- * (every block ends where a marked block starts, the last at the arena's
- * end), header flags, footers, no two free blocks adjacent, both bitmaps
- * (exactly the free and the live block starts), every chunk maximum and
- * every level of the tree, the counters and, with KHEAP_DEBUG, every red
- * zone and the poison in every free block. Panics with "heap_check: ..."
- * (or the red-zone message of heap_free) naming the address of the first
- * violation. Costs a walk of the whole heap: for tests and debugging, never
- * the hot path.
+ * Walks every block and verifies every invariant, trusting none of the
+ * helpers it checks: it scans the maps word by word (no summary, no tree)
+ * and derives every block from them. Checked: no granule marked both free
+ * and live, the sentinel in place and nothing past it, block 0 at the
+ * arena's start, no two free blocks adjacent, the counters, every summary
+ * bit against the maps and the level below, every leaf and level-1 entry
+ * against the free blocks found, every level above against the one below,
+ * and, with KHEAP_DEBUG, every debug header and red zone and the poison in
+ * every free block. Panics with "heap_check: ..." (or the red-zone message
+ * of heap_free) naming the address of the first violation. Costs a walk of
+ * the whole heap: for tests and debugging, never the hot path.
  */
 void heap_check(const struct heap *h);
 
-/* Prints the block list (address, size, used/free) and a summary with kprintf. */
+/* Prints the block list (address, size, used/free) and a summary with kprintf; reads only the maps. */
 void heap_dump(const struct heap *h);
 
 /* Receives one block: its first byte (header included), its size, whether it is allocated. */

@@ -30,7 +30,7 @@ KTEST(memory_map_has_available_ram_under_the_kernel)
 	KT_ASSERT(boot_info.mmap_count > 0);
 	for (size_t i = 0; i < boot_info.mmap_count; i++) {
 		const struct boot_mmap_entry *e = &boot_info.mmap[i];
-		if (e->type == BOOT_MEM_AVAILABLE && e->base <= kernel_phys_start() &&
+		if (e->type == MEMMAP_AVAILABLE && e->base <= kernel_phys_start() &&
 		    e->base + e->length >= kernel_phys_end())
 			covered = true;
 	}

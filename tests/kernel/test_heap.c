@@ -172,9 +172,9 @@ static void check_fake(void *arg)
 static void fake_map(phys_addr_t ram_end)
 {
 	memset(&fake, 0, sizeof(fake));
-	fake.mmap[fake.mmap_count++] = (struct boot_mmap_entry){ 0, 0x9fc00, BOOT_MEM_AVAILABLE };
+	fake.mmap[fake.mmap_count++] = (struct boot_mmap_entry){ 0, 0x9fc00, MEMMAP_AVAILABLE };
 	fake.mmap[fake.mmap_count++] =
-		(struct boot_mmap_entry){ 0x100000, ram_end - 0x100000, BOOT_MEM_AVAILABLE };
+		(struct boot_mmap_entry){ 0x100000, ram_end - 0x100000, MEMMAP_AVAILABLE };
 }
 
 static enum trap_kind try_placement(phys_addr_t start, uint64_t size, struct trap_record *rec)
@@ -201,7 +201,7 @@ KTEST(kheap_placement_panics_outside_ram_or_over_loader_data)
 	KT_EXPECT(contains(rec.message, "0x400000"));
 
 	fake_map(0x8000000); /* a reserved hole inside otherwise available RAM */
-	fake.mmap[fake.mmap_count++] = (struct boot_mmap_entry){ 0x300000, 0x1000, BOOT_MEM_RESERVED };
+	fake.mmap[fake.mmap_count++] = (struct boot_mmap_entry){ 0x300000, 0x1000, MEMMAP_RESERVED };
 	KT_EXPECT_EQ(try_placement(0x200000, 0x300000, &rec), TRAP_PANIC);
 	KT_EXPECT(contains(rec.message, "overlaps reserved memory"));
 
@@ -217,6 +217,6 @@ KTEST(kheap_placement_panics_outside_ram_or_over_loader_data)
 
 	fake_map(0x8000000); /* two adjacent available entries together cover it */
 	fake.mmap[1].length = 0x380000 - 0x100000;
-	fake.mmap[fake.mmap_count++] = (struct boot_mmap_entry){ 0x380000, 0x1000000, BOOT_MEM_AVAILABLE };
+	fake.mmap[fake.mmap_count++] = (struct boot_mmap_entry){ 0x380000, 0x1000000, MEMMAP_AVAILABLE };
 	KT_EXPECT_EQ(try_placement(0x200000, 0x300000, &rec), TRAP_NONE);
 }

@@ -10,6 +10,12 @@
  * enough, free walks to the block before the freed one to merge with it.
  * Linear time, obviously correct, for tests, fuzzers and benchmarks only.
  * It trusts its caller (no validation of pointers, no red zones).
+ *
+ * The model places blocks; it does not hold data. Its boundary tags live in
+ * its own arena, inside the blocks it hands out (in the release build,
+ * where HEAP_HEADER_SIZE is 0, a block's tag is where its payload starts),
+ * so callers compare its offsets with the heap's and never write to its
+ * blocks; heap_ref_calloc and heap_ref_realloc neither zero nor copy.
  */
 #ifndef MIO_TESTS_MODEL_HEAP_REF_H
 #define MIO_TESTS_MODEL_HEAP_REF_H
