@@ -1499,8 +1499,8 @@ void pmm_dump(const struct pmm *pmm, size_t max_runs)
 {
 	struct pmm_stats total;
 	pmm_stats(pmm, &total, NULL, 0);
-	kprintf("pmm: %zu regions, %zu bytes of metadata at %p\n", pmm->region_count,
-		pmm->metadata_size, pmm->metadata);
+	kprintf("pmm: %zu region%s, %zu bytes of metadata at %p\n", pmm->region_count,
+		pmm->region_count == 1 ? "" : "s", pmm->metadata_size, pmm->metadata);
 	kprintf("pmm: frames below 0x%llx or from 0x%llx up are not managed (%llu usable ones)\n",
 		PA(pmm->floor), PA(PMM_MAX_PHYS), PA(pmm->unmanaged_frames));
 	print_stats("pmm: total ", &total);
