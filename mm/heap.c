@@ -360,7 +360,11 @@ static inline void raise_leaf(struct heap *h, uint32_t c, gran_t v)
 	}
 }
 
-/* lower_leaf() once level 1 must change: recomputes it and the levels above that depended on it. */
+/*
+ * lower_leaf() once level 1 must change: recomputes it and the levels above
+ * that depended on it. Out of line on purpose: inlined, 27.9 / 33.3 -> 28.9
+ * / 33.9 ns/op on small-1000 / small-4000.
+ */
 __attribute__((noinline))
 static void lower_groups(struct heap *h, uint32_t c, gran_t v)
 {
@@ -562,6 +566,11 @@ struct fit {
  * none). The tree names the leftmost chunk holding one; one pass over that
  * chunk's free blocks, in address order and without branches on their
  * sizes, takes the first that fits and the largest of the others.
+ * Measured and rejected (ns/op, best of 15, small-1000 / small-4000 /
+ * uniform-1000, this code first): dropping the one-block shortcut, 28.0 /
+ * 33.3 / 36.1 -> 28.1 / 33.6 / 37.3; sizing only the blocks that end in
+ * the chunk in the loop and the last one after it, 28.0 / 33.6 -> 30.2 /
+ * 35.1 (inline) or 30.5 / 35.2 (out of line).
  */
 static HOT_INLINE struct fit first_fit(const struct heap *h, gran_t need)
 {
@@ -969,7 +978,10 @@ static void release_slow(struct heap *h, gran_t g)
  * Frees live block g when it, its predecessor's start and (if free) its
  * successor all lie in g's chunk, from that chunk's two words alone: the
  * common case for small blocks. Returns false, having changed nothing, for
- * any other shape.
+ * any other shape. Measured and rejected (as at first_fit): every free
+ * through release() with the neighbouring chunks' words selected without a
+ * branch, 28.1 / 33.4 / 36.3 -> 28.4 / 33.7 / 37.8; that selection in the
+ * slow path only, 27.9 / 33.2 / 36.0 -> 28.1 / 33.5 / 38.4.
  */
 static HOT_INLINE bool release_in_chunk(struct heap *h, gran_t g)
 {
