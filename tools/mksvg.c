@@ -244,7 +244,7 @@ static void legend(FILE *o, double y, const char *const *names, const char *cons
 		fprintf(o, "<rect x='%.1f' y='%.1f' width='12' height='12' fill='%s' stroke='#333' stroke-width='0.5'/>\n",
 			x, y, colours[i]);
 		fprintf(o, "<text x='%.1f' y='%.1f' class='s'>%s</text>\n", x + 16, y + 10, names[i]);
-		x += 22 + 7.0 * (double)strlen(names[i]);
+		x += 30 + 7.0 * (double)strlen(names[i]);
 	}
 }
 
@@ -425,8 +425,11 @@ static void write_bench(const char *log, const char *path)
 		bars++;
 	}
 	double height = 70 + bars * bar_h + ngroups * 14 + 50;
+	/* One colour per implementation across all subsystems, so no two share one. */
 	static const char *const colours[] = { "#3b6fb6", "#c0392b", "#7f8c8d", "#f08c2e",
-					       "#2a9d8f", "#8e5bb5" };
+					       "#2a9d8f", "#8e5bb5", "#6aa84f", "#e377c2",
+					       "#17becf", "#bcbd22", "#8c564b", "#1f2f5f" };
+	enum { NCOLOURS = sizeof(colours) / sizeof(colours[0]) };
 	FILE *o = open_or_die(path, "w");
 	svg_open(o, height, "MioOS-C benchmarks: time per operation (log scale, shorter is faster)");
 	double y0 = 50;
@@ -451,7 +454,7 @@ static void write_bench(const char *log, const char *path)
 			double w = plot_w * (log10(v) - lmin) / (lmax - lmin);
 			double y = gy + slot++ * bar_h;
 			fprintf(o, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='%s'><title>%s %s: %g %s</title></rect>\n",
-				label_w, y, fmax(w, 1), bar_h - 2, colours[k % 6], groups[g], figs[i].impl,
+				label_w, y, fmax(w, 1), bar_h - 2, colours[k % NCOLOURS], groups[g], figs[i].impl,
 				figs[i].value, figs[i].unit);
 			fprintf(o, "<text x='%.1f' y='%.1f' class='s'>%g</text>\n", label_w + fmax(w, 1) + 4,
 				y + bar_h - 4, figs[i].value);
@@ -461,7 +464,7 @@ static void write_bench(const char *log, const char *path)
 	const char *names[16], *cols[16];
 	for (int k = 0; k < nimpls; k++) {
 		names[k] = impls[k];
-		cols[k] = colours[k % 6];
+		cols[k] = colours[k % NCOLOURS];
 	}
 	legend(o, height - 22, names, cols, nimpls);
 	fprintf(o, "</svg>\n");
