@@ -108,7 +108,8 @@ HOST_BASE_CFLAGS := -std=gnu11 -g $(WARNINGS) -I. -DMIO_HOSTED $(CONFIG_DEFS) \
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all
 HOST_CFLAGS := $(HOST_BASE_CFLAGS) -O1 $(SANITIZE) -DKHEAP_DEBUG=1
 FUZZ_CFLAGS := $(HOST_BASE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=all -DKHEAP_DEBUG=1
+	-fno-sanitize-recover=all -DKHEAP_DEBUG=1 \
+	-fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt
 BENCH_CFLAGS := $(HOST_BASE_CFLAGS) -O2 -DNDEBUG -DKHEAP_DEBUG=0
 
 # lib/string.c is the kernel's libc; hosted code uses the C library's.
@@ -124,7 +125,7 @@ $(B)/host/obj/%.c.o: %.c $(B)/host/config.stamp
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -MMD -MP -c $< -o $@
 $(B)/fuzz/config.stamp: FORCE
 	$(call stamp,$(FUZZ_CFLAGS) $(call host_objs,fuzz))
-$(B)/fuzz/obj/%.c.o: %.c $(B)/fuzz/config.stamp
+$(B)/fuzz/obj/%.c.o: %.c $(B)/fuzz/config.stamp fuzz/coverage-ignore.txt
 	@mkdir -p $(@D)
 	@echo "  CC      $@"
 	$(Q)$(HOST_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
