@@ -24,6 +24,7 @@
 #include <time.h>
 #include <x86intrin.h>
 
+#include "bench/bench_util.h"
 #include "mm/heap.h"
 #include "tests/model/heap_diff.h"
 #include "tests/model/heap_ref.h"
@@ -35,15 +36,6 @@
 #define SEED 0x2545f4914f6cdd1dull
 
 /* ---- random numbers and size distributions ---- */
-
-static inline uint64_t xorshift64(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
 
 static inline size_t uniform_in(uint64_t *s, size_t lo, size_t hi)
 {
@@ -224,25 +216,6 @@ static inline void impl_free(enum impl im, void *p, size_t n)
 	default:
 		free(p);
 	}
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* ---- speed ---- */

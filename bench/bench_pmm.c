@@ -40,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_util.h"
 #include "mm/memmap.h"
 #include "mm/pmm.h"
 #include "tests/model/pmm_model.h"
@@ -57,35 +58,13 @@ static size_t total_frames; /* 1,048,575 */
 static uint64_t rng;
 static uint64_t next_rand(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return xorshift64(&rng);
 }
 
 /* A uniform index below n, by multiplication (a division would cost more than some operations timed). */
 static size_t rand_below(size_t n)
 {
 	return (size_t)(((unsigned __int128)next_rand() * n) >> 64);
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return v[n / 2];
 }
 
 static void fail(const char *what)

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_util.h"
 #include "mm/vmm.h"
 #include "tests/model/vmm_ref.h"
 
@@ -103,13 +104,6 @@ static void setup(void)
 	if (vmm_init(&vmm, &cfg) != 0)
 		die("vmm_init");
 	vmm_ref_init(&ref, caps);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- the workloads: one timed pass each, returning ns ---- */
@@ -217,18 +211,6 @@ static void run_sample(enum impl impl, int s)
 	samples[UNMAP_4M][impl][s] = (double)unmap_ns / pages_4m;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v)
-{
-	qsort(v, SAMPLES, sizeof(*v), cmp_double);
-	return v[SAMPLES / 2];
-}
-
 int main(void)
 {
 	double med[WORKLOADS][IMPLS];
@@ -240,7 +222,7 @@ int main(void)
 			run_sample((enum impl)i, s);
 	for (int w = 0; w < WORKLOADS; w++)
 		for (int i = 0; i < IMPLS; i++) {
-			med[w][i] = median(samples[w][i]);
+			med[w][i] = median(samples[w][i], SAMPLES);
 			printf("BENCH vmm %s %s %.2f ns/page\n", workload_names[w], impl_names[i],
 			       med[w][i]);
 		}
