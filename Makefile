@@ -47,6 +47,7 @@ KERNEL_OBJS := $(patsubst %,$(B)/kernel/%.o,$(KERNEL_SRCS))
 KERNEL := $(B)/kernel.elf
 ISO_RUN := $(B)/mioos.iso
 ISO_TEST := $(B)/mioos-test.iso
+ISO_TEST_MB2 := $(B)/mioos-test-mb2.iso
 TEST_MODULE := $(B)/test-module.txt
 
 # A stamp whose content is the flags and the object list: it changes (and
@@ -96,10 +97,13 @@ $(ISO_RUN): $(KERNEL) tools/grub/run.cfg
 $(ISO_TEST): $(KERNEL) tools/grub/test.cfg $(TEST_MODULE)
 	$(call make_iso,$@,tools/grub/test.cfg,$(TEST_MODULE))
 
+$(ISO_TEST_MB2): $(KERNEL) tools/grub/test-mb2.cfg $(TEST_MODULE)
+	$(call make_iso,$@,tools/grub/test-mb2.cfg,$(TEST_MODULE))
+
 .PHONY: all kernel iso
 all: kernel iso
 kernel: $(KERNEL)
-iso: $(ISO_RUN) $(ISO_TEST)
+iso: $(ISO_RUN) $(ISO_TEST) $(ISO_TEST_MB2)
 
 # ---- host builds of the portable code (tests, fuzzers, benchmarks) ----
 HOST_CC := clang
@@ -207,9 +211,12 @@ host-test: $(HOST_TESTS)
 # The last boot proves a frame above 4 GiB can be reached through a 4 MiB
 # page on a CPU with PSE-36 (the default qemu32 has none).
 PSE36_PROOF := pattern written and read back at phys 0x1[0-9a-f]{8} through a 4 MiB page
-kernel-test: $(ISO_TEST)
+# And the whole suite once more, loaded through GRUB's Multiboot2 protocol.
+MB2_PROOF := ^boot: loader "GRUB [^"]*", Multiboot2 info at 0x
+kernel-test: $(ISO_TEST) $(ISO_TEST_MB2)
 	@set -e; for m in $(KTEST_MEMS); do tools/run-ktests.sh $(ISO_TEST) $$m; done
 	@KTEST_EXPECT='$(PSE36_PROOF)' tools/run-ktests.sh $(ISO_TEST) 5G -cpu qemu32,+pse36
+	@KTEST_NAME=multiboot2 KTEST_EXPECT='$(MB2_PROOF)' tools/run-ktests.sh $(ISO_TEST_MB2) 5G
 
 console-test: $(ISO_RUN) $(CONSOLE_DRIVER)
 	@$(CONSOLE_DRIVER) tests/console/session.txt -- qemu-system-i386 \

@@ -22,12 +22,15 @@ static const void *early_phys_ptr(uint32_t phys)
 	return (const void *)(uintptr_t)phys;
 }
 
-void boot_check_magic(uint32_t magic)
+unsigned boot_check_magic(uint32_t magic)
 {
-	if (magic != MULTIBOOT_BOOTLOADER_MAGIC)
-		panic("bad boot magic 0x%08x (expected Multiboot 0x%08x): "
-		      "the kernel was not started by a Multiboot loader",
-		      magic, MULTIBOOT_BOOTLOADER_MAGIC);
+	if (magic == MULTIBOOT_BOOTLOADER_MAGIC)
+		return 1;
+	if (magic == MULTIBOOT2_BOOTLOADER_MAGIC)
+		return 2;
+	panic("bad boot magic 0x%08x (expected Multiboot 0x%08x or Multiboot2 0x%08x): "
+	      "the kernel was not started by a Multiboot loader",
+	      magic, MULTIBOOT_BOOTLOADER_MAGIC, MULTIBOOT2_BOOTLOADER_MAGIC);
 }
 
 static void add_loader_range(struct boot_info *out, phys_addr_t start, uint64_t length,
@@ -51,6 +54,14 @@ static void copy_loader_string(struct boot_info *out, uint32_t phys, char *dst, 
 	add_loader_range(out, phys, strlen(src) + 1, what);
 }
 
+static void add_mmap_entry(struct boot_info *out, uint64_t base, uint64_t length, uint32_t type)
+{
+	if (out->mmap_count == BOOT_MMAP_MAX)
+		panic("boot: the memory map has more than %d entries", BOOT_MMAP_MAX);
+	out->mmap[out->mmap_count++] =
+		(struct boot_mmap_entry){ .base = base, .length = length, .type = type };
+}
+
 static void parse_mmap(const struct multiboot_info *mbi, struct boot_info *out)
 {
 	if (!(mbi->flags & MULTIBOOT_INFO_MEM_MAP))
@@ -65,11 +76,7 @@ static void parse_mmap(const struct multiboot_info *mbi, struct boot_info *out)
 		if (e->size < 20 || offset + 4 + e->size > mbi->mmap_length)
 			panic("boot: malformed memory map entry at 0x%x (size field %u)",
 			      mbi->mmap_addr + offset, e->size);
-		if (out->mmap_count == BOOT_MMAP_MAX)
-			panic("boot: the memory map has more than %d entries", BOOT_MMAP_MAX);
-		out->mmap[out->mmap_count++] = (struct boot_mmap_entry){
-			.base = e->addr, .length = e->len, .type = e->type,
-		};
+		add_mmap_entry(out, e->addr, e->len, e->type);
 		offset += 4 + e->size;
 	}
 }
@@ -99,12 +106,10 @@ static void parse_modules(const struct multiboot_info *mbi, struct boot_info *ou
 	}
 }
 
-void boot_info_parse(phys_addr_t info_phys, struct boot_info *out)
+static void parse_mb1(phys_addr_t info_phys, struct boot_info *out)
 {
 	const struct multiboot_info *mbi = early_phys_ptr((uint32_t)info_phys);
 
-	memset(out, 0, sizeof(*out));
-	out->info_addr = info_phys;
 	add_loader_range(out, info_phys, sizeof(*mbi), "multiboot info");
 
 	if (mbi->flags & MULTIBOOT_INFO_CMDLINE)
@@ -115,6 +120,114 @@ void boot_info_parse(phys_addr_t info_phys, struct boot_info *out)
 				   sizeof(out->loader_name), "loader name");
 	parse_mmap(mbi, out);
 	parse_modules(mbi, out);
+}
+
+/* A tag's string: it must end, NUL included, inside the tag. */
+static void copy_tag_string(const struct multiboot2_tag *tag, const char *src, uint32_t tag_phys,
+			    char *dst, size_t size)
+{
+	size_t room = tag->size - (size_t)(src - (const char *)tag);
+	if (strnlen(src, room) == room)
+		panic("boot: Multiboot2 tag %u at 0x%x has an unterminated string", tag->type,
+		      tag_phys);
+	strlcpy(dst, src, size);
+}
+
+static void parse_mb2_mmap(const struct multiboot2_tag_mmap *t, uint32_t tag_phys,
+			   struct boot_info *out)
+{
+	if (t->tag.size < sizeof(*t) || t->entry_size < sizeof(struct multiboot2_mmap_entry))
+		panic("boot: malformed Multiboot2 memory map tag at 0x%x (size %u, entry size %u)",
+		      tag_phys, t->tag.size, t->entry_size);
+	size_t bytes = t->tag.size - sizeof(*t);
+	if (bytes % t->entry_size != 0)
+		panic("boot: Multiboot2 memory map at 0x%x holds %zu bytes, not a whole number of "
+		      "%u-byte entries", tag_phys, bytes, t->entry_size);
+	if (bytes == 0)
+		panic("boot: the loader's memory map is empty");
+	const uint8_t *entries = (const uint8_t *)(t + 1);
+	for (size_t off = 0; off < bytes; off += t->entry_size) {
+		const struct multiboot2_mmap_entry *e = (const void *)(entries + off);
+		add_mmap_entry(out, e->addr, e->len, e->type);
+	}
+}
+
+static void parse_mb2_module(const struct multiboot2_tag_module *t, uint32_t tag_phys,
+			     struct boot_info *out)
+{
+	if (t->tag.size < sizeof(*t) + 1)
+		panic("boot: malformed Multiboot2 module tag at 0x%x (size %u)", tag_phys,
+		      t->tag.size);
+	if (out->module_count == BOOT_MODULES_MAX)
+		panic("boot: more than the %d supported modules", BOOT_MODULES_MAX);
+	if (t->mod_end < t->mod_start)
+		panic("boot: module %zu ends (0x%x) before it starts (0x%x)", out->module_count,
+		      t->mod_end, t->mod_start);
+	struct boot_module *m = &out->modules[out->module_count++];
+	m->start = t->mod_start;
+	m->end = t->mod_end;
+	add_loader_range(out, m->start, m->end - m->start, "module");
+	copy_tag_string(&t->tag, t->string, tag_phys, m->name, sizeof(m->name));
+}
+
+/*
+ * Multiboot2: one block of tags. Strings and the map live inside it, so
+ * reserving the block covers them; only modules lie elsewhere.
+ */
+static void parse_mb2(phys_addr_t info_phys, struct boot_info *out)
+{
+	const struct multiboot2_info_header *h = early_phys_ptr((uint32_t)info_phys);
+	uint32_t total = h->total_size;
+	if ((info_phys & (MULTIBOOT2_TAG_ALIGN - 1)) != 0 || total < sizeof(*h) + 8)
+		panic("boot: malformed Multiboot2 info at 0x%llx (total size %u)", info_phys, total);
+	add_loader_range(out, info_phys, total, "multiboot2 info");
+
+	bool have_map = false;
+	uint32_t off = sizeof(*h);
+	for (;;) {
+		const struct multiboot2_tag *tag = (const void *)((const uint8_t *)h + off);
+		uint32_t tag_phys = (uint32_t)info_phys + off;
+		if (off > total - sizeof(*tag) || tag->size < sizeof(*tag) ||
+		    tag->size > total - off)
+			panic("boot: Multiboot2 tag at 0x%x runs past the info's end (0x%llx)",
+			      tag_phys, info_phys + total);
+		if (tag->type == MULTIBOOT2_TAG_END)
+			break;
+		switch (tag->type) {
+		case MULTIBOOT2_TAG_CMDLINE:
+			copy_tag_string(tag, ((const struct multiboot2_tag_string *)tag)->string,
+					tag_phys, out->cmdline, sizeof(out->cmdline));
+			break;
+		case MULTIBOOT2_TAG_LOADER_NAME:
+			copy_tag_string(tag, ((const struct multiboot2_tag_string *)tag)->string,
+					tag_phys, out->loader_name, sizeof(out->loader_name));
+			break;
+		case MULTIBOOT2_TAG_MODULE:
+			parse_mb2_module((const void *)tag, tag_phys, out);
+			break;
+		case MULTIBOOT2_TAG_MMAP:
+			parse_mb2_mmap((const void *)tag, tag_phys, out);
+			have_map = true;
+			break;
+		default:
+			break; /* framebuffer, ACPI, ELF sections...: not ours to read */
+		}
+		off = (uint32_t)ALIGN_UP((uint64_t)off + tag->size, MULTIBOOT2_TAG_ALIGN);
+	}
+	if (!have_map)
+		panic("boot: the loader passed no memory map (no Multiboot2 tag %d)",
+		      MULTIBOOT2_TAG_MMAP);
+}
+
+void boot_info_parse(uint32_t magic, phys_addr_t info_phys, struct boot_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->protocol = boot_check_magic(magic);
+	out->info_addr = info_phys;
+	if (out->protocol == 2)
+		parse_mb2(info_phys, out);
+	else
+		parse_mb1(info_phys, out);
 }
 
 bool boot_cmdline_has(const struct boot_info *info, const char *word)
@@ -172,8 +285,9 @@ static void log_clean_map(const struct boot_info *info)
 
 void boot_log_print(const struct boot_info *info)
 {
-	kprintf("boot: loader \"%s\", multiboot info at 0x%llx\n",
-		info->loader_name[0] ? info->loader_name : "(unnamed)", info->info_addr);
+	kprintf("boot: loader \"%s\", %s info at 0x%llx\n",
+		info->loader_name[0] ? info->loader_name : "(unnamed)",
+		info->protocol == 2 ? "Multiboot2" : "Multiboot", info->info_addr);
 	kprintf("boot: command line \"%s\"\n", info->cmdline);
 	kprintf("boot: memory map from the loader (%zu entries):\n", info->mmap_count);
 	for (size_t i = 0; i < info->mmap_count; i++) {

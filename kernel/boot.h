@@ -34,6 +34,7 @@ struct boot_module {
 };
 
 struct boot_info {
+	unsigned protocol;     /* 1: Multiboot, 2: Multiboot2 */
 	phys_addr_t info_addr;
 	char cmdline[BOOT_CMDLINE_MAX];
 	char loader_name[64];
@@ -53,18 +54,21 @@ struct boot_info {
 extern struct boot_info boot_info;
 
 /*
- * Panics with a message naming the value unless magic is the Multiboot v1
- * loader magic (0x2badb002).
+ * Returns the protocol the loader magic names: 1 for Multiboot (0x2badb002),
+ * 2 for Multiboot2 (0x36d76289). Panics with a message naming the value for
+ * anything else.
  */
-void boot_check_magic(uint32_t magic);
+unsigned boot_check_magic(uint32_t magic);
 
 /*
- * Copies the Multiboot information at physical address info_phys into *out.
- * Panics with a clear message when the loader gave no memory map, when an
- * entry is malformed, or when there are more entries or modules than the
- * fixed tables hold (so nothing is silently dropped).
+ * Copies the loader's information at physical address info_phys, in the
+ * format the magic names, into *out. Panics with a clear message when the
+ * loader gave no memory map, when an entry or a Multiboot2 tag is malformed
+ * (a size too small, or running past the info's end), or when there are more
+ * entries or modules than the fixed tables hold (so nothing is silently
+ * dropped).
  */
-void boot_info_parse(phys_addr_t info_phys, struct boot_info *out);
+void boot_info_parse(uint32_t magic, phys_addr_t info_phys, struct boot_info *out);
 
 /*
  * Copies the loader's map into out (room for BOOT_MMAP_MAX entries) in the

@@ -31,8 +31,7 @@ void kmain(uint32_t magic, uint32_t info_phys)
 	idt_init();
 	kprintf("\nMioOS-C: a 32-bit x86 kernel built around its memory managers\n");
 
-	boot_check_magic(magic);
-	boot_info_parse(info_phys, &boot_info);
+	boot_info_parse(magic, info_phys, &boot_info);
 	ktest_mode = boot_cmdline_has(&boot_info, "test");
 	cpu_identify(&boot_cpu);
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Boots the test ISO in QEMU once and judges the kernel tests.
-#   tools/run-ktests.sh ISO MEMORY [extra QEMU arguments...]
+#   [KTEST_NAME=name] [KTEST_EXPECT=regex] tools/run-ktests.sh ISO MEMORY [extra QEMU arguments...]
 # Passes only when QEMU exits with the kernel's pass code (33) AND the serial
 # log ends its test run with "N passed, 0 failed" (and, when KTEST_EXPECT is
 # set, has a line matching that extended regex: proof a boot-specific path ran). Anything else fails: the
@@ -12,8 +12,9 @@ iso=$1 mem=$2
 shift 2
 timeout_s=${KTEST_TIMEOUT:-180}
 logdir=${KTEST_LOGDIR:-build/logs}
-label="-m $mem${*:+ $*}"
-log="$logdir/ktest-$mem$(printf '%s' "$*" | tr -c 'A-Za-z0-9' '_').log"
+name=${KTEST_NAME:-} # tells apart boots of different ISOs with the same arguments
+label="-m $mem${*:+ $*}${name:+ ($name)}"
+log="$logdir/ktest-$mem$(printf '%s' "$*${name:+ $name}" | tr -c 'A-Za-z0-9' '_').log"
 mkdir -p "$logdir"
 
 start_ms=$(($(date +%s%N) / 1000000))

@@ -1,13 +1,20 @@
 /*
- * Multiboot (v1) entry point. GRUB jumps here in 32-bit protected mode with
- * paging off, EAX = the Multiboot magic and EBX = the physical address of the
- * Multiboot information structure. We set up a stack and call
- * kmain(magic, info); kmain checks the magic.
+ * Multiboot entry point, for v1 (GRUB's `multiboot`) and v2 (`multiboot2`)
+ * alike: the image carries both headers. The loader jumps here in 32-bit
+ * protected mode with paging off, EAX = its protocol's magic and EBX = the
+ * physical address of its information. We set up a stack and call
+ * kmain(magic, info); kmain checks the magic and reads the info it names.
  */
 #define MB_MAGIC 0x1BADB002
 #define MB_FLAG_PAGE_ALIGN_MODULES (1 << 0)
 #define MB_FLAG_MEMORY_INFO (1 << 1)
 #define MB_FLAGS (MB_FLAG_PAGE_ALIGN_MODULES | MB_FLAG_MEMORY_INFO)
+
+/* Multiboot2 header: must lie 8-byte aligned in the first 32 KiB. */
+#define MB2_MAGIC 0xE85250D6
+#define MB2_ARCH_I386 0
+#define MB2_HEADER_TAG_END 0
+#define MB2_HEADER_TAG_MODULE_ALIGN 6 /* page-align modules, as v1's flag 0 asks */
 
 #define KERNEL_STACK_SIZE 16384
 
@@ -16,6 +23,18 @@
 	.long MB_MAGIC
 	.long MB_FLAGS
 	.long -(MB_MAGIC + MB_FLAGS)
+
+	.align 8
+mb2_header:
+	.long MB2_MAGIC
+	.long MB2_ARCH_I386
+	.long mb2_header_end - mb2_header
+	.long -(MB2_MAGIC + MB2_ARCH_I386 + (mb2_header_end - mb2_header))
+	.short MB2_HEADER_TAG_MODULE_ALIGN, 0
+	.long 8
+	.short MB2_HEADER_TAG_END, 0
+	.long 8
+mb2_header_end:
 
 	.section .bss
 	.align 4096

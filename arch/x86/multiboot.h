@@ -1,7 +1,8 @@
 /*
- * The Multiboot (v1) boot information structure, as a Multiboot loader
- * (GRUB, QEMU's -kernel) leaves it in memory for the kernel.
- * See the Multiboot Specification 0.6.96, section 3.3.
+ * What a Multiboot loader leaves in memory for the kernel: the v1 boot
+ * information structure (GRUB's `multiboot`, QEMU's -kernel; Multiboot
+ * Specification 0.6.96, section 3.3) and the v2 tag list (GRUB's
+ * `multiboot2`; Multiboot2 Specification 2.0, section 3.6).
  */
 #ifndef MIO_ARCH_X86_MULTIBOOT_H
 #define MIO_ARCH_X86_MULTIBOOT_H
@@ -55,6 +56,52 @@ struct __attribute__((packed)) multiboot_mmap_entry {
 struct __attribute__((packed)) multiboot_module {
 	uint32_t mod_start, mod_end; /* [start, end) physical */
 	uint32_t string;             /* physical address of the module's command line */
+	uint32_t reserved;
+};
+
+/* Multiboot2: EAX holds this magic and EBX the info's address at entry. */
+#define MULTIBOOT2_BOOTLOADER_MAGIC 0x36d76289
+
+/* The info starts with its total size; tags follow, each 8-byte aligned. */
+struct multiboot2_info_header {
+	uint32_t total_size; /* bytes, this header and the end tag included */
+	uint32_t reserved;
+};
+
+#define MULTIBOOT2_TAG_ALIGN 8
+#define MULTIBOOT2_TAG_END 0
+#define MULTIBOOT2_TAG_CMDLINE 1
+#define MULTIBOOT2_TAG_LOADER_NAME 2
+#define MULTIBOOT2_TAG_MODULE 3
+#define MULTIBOOT2_TAG_MMAP 6
+
+struct multiboot2_tag {
+	uint32_t type;
+	uint32_t size; /* bytes, this header included, padding to the next tag excluded */
+};
+
+struct multiboot2_tag_string { /* CMDLINE, LOADER_NAME */
+	struct multiboot2_tag tag;
+	char string[];
+};
+
+struct multiboot2_tag_module {
+	struct multiboot2_tag tag;
+	uint32_t mod_start, mod_end; /* [start, end) physical */
+	char string[];
+};
+
+struct multiboot2_tag_mmap {
+	struct multiboot2_tag tag;
+	uint32_t entry_size; /* at least sizeof(struct multiboot2_mmap_entry); entries may grow */
+	uint32_t entry_version;
+	/* entries follow */
+};
+
+struct __attribute__((packed)) multiboot2_mmap_entry {
+	uint64_t addr;
+	uint64_t len;
+	uint32_t type; /* the same values as v1's */
 	uint32_t reserved;
 };
 

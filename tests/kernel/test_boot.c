@@ -1,5 +1,6 @@
 /* What the loader handed over, as the kernel sees it on real (emulated) hardware. */
 #include "arch/x86/cpu.h"
+#include "arch/x86/multiboot.h"
 #include "kernel/boot.h"
 #include "kernel/ktest.h"
 #include "kernel/recover.h"
@@ -66,4 +67,166 @@ KTEST(cpuid_reports_a_vendor_and_4mib_pages)
 	KT_EXPECT(strlen(boot_cpu.vendor) == 12);
 	KT_EXPECT(boot_cpu.max_leaf >= 1);
 	KT_EXPECT(boot_cpu.pse); /* every CPU QEMU emulates for us has PSE */
+}
+
+/* ---- Multiboot2 info built by hand: what GRUB's multiboot2 cannot be made to send ---- */
+
+static uint8_t mb2_buf[512] __attribute__((aligned(8)));
+static size_t mb2_len;
+static struct boot_info mb2_parsed; /* too big for the test's stack */
+
+static void *mb2_tag(uint32_t type, uint32_t size)
+{
+	struct multiboot2_tag *t = (void *)(mb2_buf + mb2_len);
+	t->type = type;
+	t->size = size;
+	mb2_len = ALIGN_UP(mb2_len + size, (size_t)MULTIBOOT2_TAG_ALIGN);
+	return t;
+}
+
+static void mb2_string_tag(uint32_t type, const char *s)
+{
+	struct multiboot2_tag_string *t = mb2_tag(type, (uint32_t)(sizeof(*t) + strlen(s) + 1));
+	memcpy(t->string, s, strlen(s) + 1);
+}
+
+static struct multiboot2_tag_mmap *mb2_mmap_tag(uint32_t entry_size, size_t entries)
+{
+	return mb2_tag(MULTIBOOT2_TAG_MMAP, (uint32_t)(sizeof(struct multiboot2_tag_mmap) +
+						       entry_size * entries));
+}
+
+static void mb2_mmap_entry(struct multiboot2_tag_mmap *m, size_t i, uint64_t addr, uint64_t len,
+			   uint32_t type)
+{
+	m->entry_size = m->entry_size ? m->entry_size : sizeof(struct multiboot2_mmap_entry);
+	struct multiboot2_mmap_entry *e =
+		(void *)((uint8_t *)(m + 1) + i * m->entry_size);
+	*e = (struct multiboot2_mmap_entry){ .addr = addr, .len = len, .type = type };
+}
+
+static void mb2_begin(void)
+{
+	memset(mb2_buf, 0, sizeof(mb2_buf));
+	mb2_len = sizeof(struct multiboot2_info_header);
+}
+
+static void mb2_end(void)
+{
+	mb2_tag(MULTIBOOT2_TAG_END, 8);
+	((struct multiboot2_info_header *)mb2_buf)->total_size = (uint32_t)mb2_len;
+}
+
+static void parse_mb2_buf(void *arg)
+{
+	(void)arg;
+	boot_info_parse(MULTIBOOT2_BOOTLOADER_MAGIC, (phys_addr_t)(uintptr_t)mb2_buf, &mb2_parsed);
+}
+
+static void parse_misaligned_mb2(void *arg)
+{
+	boot_info_parse(MULTIBOOT2_BOOTLOADER_MAGIC, (phys_addr_t)(uintptr_t)mb2_buf + 4, arg);
+}
+
+static const uint8_t mb2_module_data[64] __attribute__((aligned(16)));
+
+/* A well-formed info with every tag the kernel reads, plus one it skips. */
+static void mb2_build_good(void)
+{
+	mb2_begin();
+	mb2_string_tag(MULTIBOOT2_TAG_CMDLINE, "test mb2");
+	mb2_tag(8, 20); /* a framebuffer-sized tag the kernel does not read */
+	mb2_string_tag(MULTIBOOT2_TAG_LOADER_NAME, "hand-built");
+	struct multiboot2_tag_module *mod = mb2_tag(MULTIBOOT2_TAG_MODULE, sizeof(*mod) + 4);
+	mod->mod_start = (uint32_t)(uintptr_t)mb2_module_data;
+	mod->mod_end = mod->mod_start + sizeof(mb2_module_data);
+	memcpy(mod->string, "mod", 4);
+	struct multiboot2_tag_mmap *m = mb2_mmap_tag(sizeof(struct multiboot2_mmap_entry), 3);
+	m->entry_size = sizeof(struct multiboot2_mmap_entry);
+	mb2_mmap_entry(m, 0, 0, 0x9fc00, MEMMAP_AVAILABLE);
+	mb2_mmap_entry(m, 1, 0x100000, 0x7f00000, MEMMAP_AVAILABLE);
+	mb2_mmap_entry(m, 2, 0x100000000ull, 0x40000000, MEMMAP_RESERVED);
+	mb2_end();
+}
+
+KTEST(multiboot2_info_is_parsed_tag_by_tag)
+{
+	struct trap_record rec;
+	mb2_build_good();
+	KT_ASSERT_EQ(run_catching(parse_mb2_buf, NULL, &rec), TRAP_NONE);
+	KT_EXPECT_EQ(mb2_parsed.protocol, 2);
+	KT_EXPECT(strcmp(mb2_parsed.cmdline, "test mb2") == 0);
+	KT_EXPECT(strcmp(mb2_parsed.loader_name, "hand-built") == 0);
+	KT_ASSERT_EQ(mb2_parsed.mmap_count, 3);
+	KT_EXPECT_EQ(mb2_parsed.mmap[1].base, 0x100000);
+	KT_EXPECT_EQ(mb2_parsed.mmap[1].length, 0x7f00000);
+	KT_EXPECT_EQ(mb2_parsed.mmap[2].base, 0x100000000ull);
+	KT_EXPECT_EQ(mb2_parsed.mmap[2].type, MEMMAP_RESERVED);
+	KT_ASSERT_EQ(mb2_parsed.module_count, 1);
+	KT_EXPECT_EQ(mb2_parsed.modules[0].start, (phys_addr_t)(uintptr_t)mb2_module_data);
+	KT_EXPECT(strcmp(mb2_parsed.modules[0].name, "mod") == 0);
+	/* The info block (strings and map inside it) and the module are loader data. */
+	KT_ASSERT_EQ(mb2_parsed.loader_range_count, 2);
+	KT_EXPECT_EQ(mb2_parsed.loader_ranges[0].start, (phys_addr_t)(uintptr_t)mb2_buf);
+	KT_EXPECT_EQ(mb2_parsed.loader_ranges[0].end, (phys_addr_t)(uintptr_t)mb2_buf + mb2_len);
+	KT_EXPECT_EQ(mb2_parsed.loader_ranges[1].end - mb2_parsed.loader_ranges[1].start,
+		     sizeof(mb2_module_data));
+}
+
+static bool contains(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+	for (; *hay; hay++)
+		if (strncmp(hay, needle, n) == 0)
+			return true;
+	return false;
+}
+
+static bool mb2_panics_with(const char *words)
+{
+	struct trap_record rec;
+	if (run_catching(parse_mb2_buf, NULL, &rec) != TRAP_PANIC)
+		return false;
+	return contains(rec.message, words);
+}
+
+KTEST(malformed_multiboot2_info_panics_naming_the_fault)
+{
+	/* The end tag is missing: the last tag runs past total_size. */
+	mb2_build_good();
+	((struct multiboot2_info_header *)mb2_buf)->total_size = (uint32_t)(mb2_len - 8);
+	KT_EXPECT(mb2_panics_with("runs past the info's end"));
+
+	/* A tag whose size is smaller than its own header. */
+	mb2_begin();
+	mb2_tag(MULTIBOOT2_TAG_CMDLINE, 4);
+	mb2_end();
+	KT_EXPECT(mb2_panics_with("runs past the info's end"));
+
+	/* No memory map at all. */
+	mb2_begin();
+	mb2_string_tag(MULTIBOOT2_TAG_CMDLINE, "test");
+	mb2_end();
+	KT_EXPECT(mb2_panics_with("no memory map"));
+
+	/* A command line without its NUL inside the tag. */
+	mb2_begin();
+	struct multiboot2_tag_string *s = mb2_tag(MULTIBOOT2_TAG_CMDLINE, sizeof(*s) + 4);
+	memcpy(s->string, "abcd", 4);
+	mb2_end();
+	KT_EXPECT(mb2_panics_with("unterminated string"));
+
+	/* Map entries smaller than the format's 24 bytes. */
+	mb2_begin();
+	struct multiboot2_tag_mmap *m = mb2_mmap_tag(16, 2);
+	m->entry_size = 16;
+	mb2_end();
+	KT_EXPECT(mb2_panics_with("malformed Multiboot2 memory map tag"));
+
+	/* An info that is not 8-byte aligned. */
+	mb2_build_good();
+	struct trap_record rec;
+	static struct boot_info out;
+	KT_ASSERT_EQ(run_catching(parse_misaligned_mb2, &out, &rec), TRAP_PANIC);
+	KT_EXPECT(contains(rec.message, "malformed Multiboot2 info"));
 }
