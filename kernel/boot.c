@@ -10,11 +10,12 @@
 
 struct boot_info boot_info;
 
-extern char __kernel_start[], __kernel_ro_end[], __kernel_end[];
+extern char __kernel_start[], __kernel_ro_end[], __kernel_end[], __kernel_stack_guard[];
 
 phys_addr_t kernel_phys_start(void) { return (phys_addr_t)(uintptr_t)__kernel_start; }
 phys_addr_t kernel_phys_ro_end(void) { return (phys_addr_t)(uintptr_t)__kernel_ro_end; }
 phys_addr_t kernel_phys_end(void) { return (phys_addr_t)(uintptr_t)__kernel_end; }
+phys_addr_t kernel_stack_guard(void) { return (phys_addr_t)(uintptr_t)__kernel_stack_guard; }
 
 /* Loader data lies below 4 GiB and paging is off: its address is its pointer. */
 static const void *early_phys_ptr(uint32_t phys)

@@ -92,5 +92,7 @@ phys_addr_t kernel_phys_start(void);
 phys_addr_t kernel_phys_end(void);
 /* The end of its read-only part (text, rodata): [start, ro_end) never needs writing. */
 phys_addr_t kernel_phys_ro_end(void);
+/* The page below the boot stack (in .bss), left unmapped so an overflow faults. */
+phys_addr_t kernel_stack_guard(void);
 
 #endif

@@ -34,7 +34,13 @@ static __attribute__((noreturn)) void unwind_innermost(void)
 	klongjmp(cp->env, 1);
 }
 
-void recover_from_fault(unsigned vector, uint32_t error_code, uint32_t eip, uint32_t cr2)
+bool recover_active(void)
+{
+	return innermost != NULL;
+}
+
+void recover_from_fault(unsigned vector, uint32_t error_code, uint32_t eip, uint32_t cr2,
+			uint32_t esp)
 {
 	if (!innermost)
 		return;
@@ -44,6 +50,7 @@ void recover_from_fault(unsigned vector, uint32_t error_code, uint32_t eip, uint
 	rec->error_code = error_code;
 	rec->eip = eip;
 	rec->cr2 = cr2;
+	rec->esp = esp;
 	unwind_innermost();
 }
 

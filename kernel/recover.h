@@ -6,6 +6,7 @@
 #ifndef MIO_KERNEL_RECOVER_H
 #define MIO_KERNEL_RECOVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum trap_kind {
@@ -21,6 +22,7 @@ struct trap_record {
 	uint32_t error_code;
 	uint32_t eip;
 	uint32_t cr2; /* the faulting address, for page faults */
+	uint32_t esp; /* the stack pointer of the code that faulted */
 	/* TRAP_PANIC */
 	char message[192];
 };
@@ -39,7 +41,11 @@ enum trap_kind run_catching(void (*fn)(void *), void *arg, struct trap_record *r
  * active, completes *rec into it and unwinds there (never returns);
  * otherwise returns so the caller reports the trouble as fatal.
  */
-void recover_from_fault(unsigned vector, uint32_t error_code, uint32_t eip, uint32_t cr2);
+void recover_from_fault(unsigned vector, uint32_t error_code, uint32_t eip, uint32_t cr2,
+			uint32_t esp);
 void recover_from_panic(const char *message);
+
+/* Whether a run_catching() is active: recover_from_*() would unwind to it. */
+bool recover_active(void);
 
 #endif

@@ -71,24 +71,29 @@ static size_t merge_pieces(struct piece *p, size_t n)
 	return out;
 }
 
-/* Cuts [ro_start, ro_end) out of the pieces as a read-only piece of its own. */
-static size_t split_read_only(struct piece *p, size_t n, phys_addr_t ro_start, phys_addr_t ro_end)
+/*
+ * Gives [cut_start, cut_end) the flags given, as a piece of its own, or
+ * leaves it out of the map when keep is false.
+ */
+static size_t cut_piece(struct piece *p, size_t n, phys_addr_t cut_start, phys_addr_t cut_end,
+			bool keep, uint32_t flags)
 {
 	struct piece out[VMM_BOOT_MAX_PIECES + 2];
 	size_t m = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		phys_addr_t a = p[i].start, b = p[i].end;
-		phys_addr_t lo = MAX(a, ro_start), hi = MIN(b, ro_end);
+		phys_addr_t lo = MAX(a, cut_start), hi = MIN(b, cut_end);
 		if (lo >= hi) {
 			out[m++] = p[i];
 			continue;
 		}
 		if (a < lo)
-			out[m++] = (struct piece){ a, lo, RW_FLAGS };
-		out[m++] = (struct piece){ lo, hi, RO_FLAGS };
+			out[m++] = (struct piece){ a, lo, p[i].flags };
+		if (keep)
+			out[m++] = (struct piece){ lo, hi, flags };
 		if (hi < b)
-			out[m++] = (struct piece){ hi, b, RW_FLAGS };
+			out[m++] = (struct piece){ hi, b, p[i].flags };
 	}
 	if (m > VMM_BOOT_MAX_PIECES)
 		panic("vmm: the identity map needs more than %d pieces", VMM_BOOT_MAX_PIECES);
@@ -112,7 +117,8 @@ static size_t identity_pieces(struct piece *p)
 	add_piece(p, &n, KERNEL_PHYS_BASE + KHEAP_OFFSET, KERNEL_PHYS_BASE + KHEAP_OFFSET + KHEAP_SIZE);
 	add_piece(p, &n, pmm_boot_metadata_start(), pmm_boot_metadata_end());
 	n = merge_pieces(p, n);
-	return split_read_only(p, n, kernel_phys_start(), kernel_phys_ro_end());
+	n = cut_piece(p, n, kernel_phys_start(), kernel_phys_ro_end(), true, RO_FLAGS);
+	return cut_piece(p, n, kernel_stack_guard(), kernel_stack_guard() + PAGE_SIZE, false, 0);
 }
 
 static void map_or_panic(const struct piece *p)
@@ -182,6 +188,10 @@ void vmm_boot_init(void)
 	err = vmm_protect(&kernel_vmm, 0, PAGE_SIZE); /* NULL must fault */
 	if (err)
 		panic("vmm: cannot protect page 0: %s", mio_strerror(err));
+	/* Nor may anyone map the stack's guard page. */
+	err = vmm_protect(&kernel_vmm, (virt_addr_t)kernel_stack_guard(), PAGE_SIZE);
+	if (err)
+		panic("vmm: cannot protect the stack guard page: %s", mio_strerror(err));
 
 	size_t n = identity_pieces(pieces);
 	for (size_t i = 0; i < n; i++)

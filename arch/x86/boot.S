@@ -38,7 +38,9 @@ mb2_header_end:
 
 	.section .bss
 	.align 4096
-	.global __kernel_stack_bottom, __kernel_stack_top
+	.global __kernel_stack_guard, __kernel_stack_bottom, __kernel_stack_top
+__kernel_stack_guard:
+	.skip 4096              /* left unmapped once paging is on: an overflow faults */
 __kernel_stack_bottom:
 	.skip KERNEL_STACK_SIZE
 __kernel_stack_top:

@@ -55,11 +55,17 @@ static void report_page_fault(uint32_t error_code, uint32_t cr2)
 		(error_code & PF_ERR_RSVD) ? ", reserved bit set" : "");
 }
 
+/* %esp before the CPU pushed eip, cs, eflags (no privilege change: no ss:esp pushed). */
+static uint32_t esp_at_fault(const struct trap_frame *tf)
+{
+	return tf->esp_at_pusha + 12;
+}
+
 static void report_registers(const struct trap_frame *tf)
 {
 	kprintf("  eax %08x ebx %08x ecx %08x edx %08x\n", tf->eax, tf->ebx, tf->ecx, tf->edx);
 	kprintf("  esi %08x edi %08x ebp %08x esp %08x\n", tf->esi, tf->edi, tf->ebp,
-		tf->esp_at_pusha + 12); /* %esp before the CPU pushed eip, cs, eflags */
+		esp_at_fault(tf));
 	kprintf("  cs %04x ds %04x eflags %08x cr0 %08x cr3 %08x cr4 %08x\n", tf->cs, tf->ds,
 		tf->eflags, read_cr0(), read_cr3(), read_cr4());
 }
@@ -68,7 +74,8 @@ void x86_trap(struct trap_frame *tf)
 {
 	uint32_t cr2 = tf->vector == X86_VEC_PF ? read_cr2() : 0;
 
-	recover_from_fault(tf->vector, tf->error_code, tf->eip, cr2); /* returns if nobody expects it */
+	/* Returns if nobody expects it. */
+	recover_from_fault(tf->vector, tf->error_code, tf->eip, cr2, esp_at_fault(tf));
 
 	kprintf("\nEXCEPTION %u: %s, error code 0x%x, at EIP %p\n", tf->vector,
 		x86_exception_name(tf->vector), tf->error_code, (void *)(uintptr_t)tf->eip);
@@ -80,4 +87,41 @@ void x86_trap(struct trap_frame *tf)
 		      (void *)(uintptr_t)tf->eip, (void *)(uintptr_t)cr2);
 	panic("unhandled %s at EIP %p, error code 0x%x", x86_exception_name(tf->vector),
 	      (void *)(uintptr_t)tf->eip, tf->error_code);
+}
+
+/* ---- double faults, on the double-fault task's own stack ---- */
+
+extern char __kernel_stack_guard[], __kernel_stack_bottom[];
+
+static uint32_t df_eip, df_esp;
+static uint8_t df_resume_stack[1024] __attribute__((aligned(16)));
+
+/* In the kernel task again, on a small stack of its own: unwind to the test. */
+static __attribute__((noreturn)) void double_fault_resume(void)
+{
+	recover_from_fault(X86_VEC_DF, 0, df_eip, 0, df_esp);
+	panic("double fault: the test expecting it went away"); /* not reached */
+}
+
+void x86_double_fault(void)
+{
+	uint32_t eip, esp;
+	x86_double_fault_context(&eip, &esp);
+	if (recover_active()) {
+		df_eip = eip;
+		df_esp = esp;
+		x86_double_fault_resume_at((uint32_t)(uintptr_t)double_fault_resume,
+					   (uint32_t)(uintptr_t)(df_resume_stack + sizeof(df_resume_stack)));
+		return;
+	}
+	uint32_t guard = (uint32_t)(uintptr_t)__kernel_stack_guard;
+	/* A push that faults leaves ESP at most a frame's width above the guard page. */
+	bool overflow = esp >= guard && esp <= (uint32_t)(uintptr_t)__kernel_stack_bottom + 64;
+	kprintf("\nEXCEPTION 8: %s at EIP %p, ESP %p\n", x86_exception_name(X86_VEC_DF),
+		(void *)(uintptr_t)eip, (void *)(uintptr_t)esp);
+	if (overflow)
+		panic("double fault at EIP %p: kernel stack overflow (ESP %p, guard page at %p)",
+		      (void *)(uintptr_t)eip, (void *)(uintptr_t)esp, (void *)(uintptr_t)guard);
+	panic("double fault at EIP %p, ESP %p: an exception could not be delivered",
+	      (void *)(uintptr_t)eip, (void *)(uintptr_t)esp);
 }

@@ -77,6 +77,21 @@ isr_common:
 	add $8, %esp            /* vector and error code */
 	iret
 
+/*
+ * The double-fault task. The CPU enters it through the task gate of vector
+ * 8 with the error code (always 0) pushed on this task's own stack. IRET
+ * returns to the interrupted task (NT is set by the task switch); the next
+ * #DF resumes right after it, so the loop starts over.
+ */
+	.global x86_double_fault_task
+	.type x86_double_fault_task, @function
+x86_double_fault_task:
+	add $4, %esp            /* the error code */
+	call x86_double_fault   /* returns only when a test expects the fault */
+	iret
+	jmp x86_double_fault_task
+	.size x86_double_fault_task, . - x86_double_fault_task
+
 	.section .rodata
 	.align 4
 	.global x86_exception_stubs

@@ -24,6 +24,8 @@
 
 #define GDT_KERNEL_CODE 0x08
 #define GDT_KERNEL_DATA 0x10
+#define GDT_KERNEL_TSS 0x18       /* the task the kernel runs as */
+#define GDT_DOUBLE_FAULT_TSS 0x20 /* the task a #DF switches to */
 
 /* The stack frame isr.S hands to x86_trap(), lowest address first. */
 struct trap_frame {
@@ -33,11 +35,30 @@ struct trap_frame {
 	uint32_t eip, cs, eflags;      /* pushed by the CPU */
 };
 
-/* Loads a flat 4 GiB code/data GDT and reloads every segment register. */
+/*
+ * Loads a flat 4 GiB code/data GDT with the two TSSs, reloads every segment
+ * register and the task register.
+ */
 void gdt_init(void);
 
-/* Installs handlers for the 32 CPU exceptions and loads the IDT. */
+/* Installs handlers for the 32 CPU exceptions (#DF through a task gate) and loads the IDT. */
 void idt_init(void);
+
+/* Keeps the TSSs' CR3 fields equal to CR3; called on every CR3 load. */
+void x86_tss_set_cr3(uint32_t cr3);
+
+/* In the double-fault task: where the interrupted kernel task was (EIP, ESP). */
+void x86_double_fault_context(uint32_t *eip, uint32_t *esp);
+
+/* In the double-fault task: makes the interrupted task resume at eip on stack esp. */
+void x86_double_fault_resume_at(uint32_t eip, uint32_t esp);
+
+/*
+ * Called by the double-fault task (isr.S) after each #DF. Returns only when
+ * a run_catching() expects the fault, having arranged for the interrupted
+ * task to resume there; otherwise panics naming the cause.
+ */
+void x86_double_fault(void);
 
 /* "Page Fault", "Invalid Opcode", ... ; "Unknown" outside 0..31. */
 const char *x86_exception_name(unsigned vector);

@@ -6,6 +6,7 @@
 #include "arch/x86/vmm_arch.h"
 
 #include "arch/x86/cpu.h"
+#include "arch/x86/trap.h"
 #include "lib/panic.h"
 
 #define CPUID_EXT_BASE 0x80000000u
@@ -26,6 +27,7 @@ void arch_load_cr3(phys_addr_t directory_phys)
 		      (unsigned long long)directory_phys);
 	/* CR3 bits 3 and 4 (PWT, PCD for the directory) stay 0: cached write-back. */
 	write_cr3((uint32_t)directory_phys);
+	x86_tss_set_cr3((uint32_t)directory_phys);
 	loaded_directory = directory_phys;
 }
 

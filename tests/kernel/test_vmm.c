@@ -336,3 +336,49 @@ KTEST(a_frame_above_4gib_maps_through_a_4mib_page_with_pse36)
 	KT_EXPECT_EQ(vmm_free_page(va), 0);
 	pmm_free_phys(&kernel_pmm, run);
 }
+
+/* ---- the boot stack's guard page ---- */
+
+static void read_guard(void *arg)
+{
+	(void)arg;
+	sink = *(volatile uint32_t *)(uintptr_t)kernel_stack_guard();
+}
+
+KTEST(the_page_below_the_stack_is_an_unmapped_guard)
+{
+	virt_addr_t guard = (virt_addr_t)kernel_stack_guard();
+	struct trap_record rec;
+	KT_EXPECT(!vmm_is_mapped(guard));
+	KT_ASSERT_EQ(run_catching(read_guard, NULL, &rec), TRAP_FAULT);
+	KT_EXPECT_EQ(rec.vector, X86_VEC_PF);
+	KT_EXPECT_EQ(rec.cr2, guard);
+	/* Nobody maps it by accident either. */
+	KT_EXPECT_EQ(vmm_alloc_page(guard, guard, VMM_WRITABLE), -MIO_EPERM);
+}
+
+static volatile uint32_t overflow_depth;
+
+__attribute__((noinline)) static void recurse_until_the_stack_runs_out(void *arg)
+{
+	volatile uint8_t frame[512];
+	frame[0] = (uint8_t)overflow_depth++;
+	if (overflow_depth < 100000) /* 16 KiB of stack ends long before */
+		recurse_until_the_stack_runs_out(arg);
+	frame[1] = frame[0]; /* work after the call: no tail call to turn into a loop */
+}
+
+KTEST(a_kernel_stack_overflow_is_a_double_fault_on_its_own_stack)
+{
+	uint32_t guard = (uint32_t)kernel_stack_guard();
+	/* Twice: the double-fault task must be ready again after the first. */
+	for (int round = 0; round < 2; round++) {
+		struct trap_record rec;
+		overflow_depth = 0;
+		KT_ASSERT_EQ(run_catching(recurse_until_the_stack_runs_out, NULL, &rec), TRAP_FAULT);
+		KT_EXPECT_EQ(rec.vector, X86_VEC_DF);
+		/* It stopped at the guard: nothing below the guard page was written. */
+		KT_EXPECT(rec.esp >= guard && rec.esp <= guard + PAGE_SIZE + 64);
+		KT_EXPECT(overflow_depth > 8 && overflow_depth < 100000);
+	}
+}
