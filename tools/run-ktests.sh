@@ -32,7 +32,9 @@ verdict=
 case $status in
 33) if [[ $summary =~ ^([0-9]+)\ passed,\ 0\ failed$ ]] && ((BASH_REMATCH[1] > 0)); then
 	verdict=pass
-	if [ -n "${KTEST_EXPECT:-}" ] && ! tr -d '\r' <"$log" | grep -Eq "$KTEST_EXPECT"; then
+	# Not grep -q: it would stop reading early and, under pipefail, tr's SIGPIPE
+	# would fail the pipeline even though the line is there.
+	if [ -n "${KTEST_EXPECT:-}" ] && ! tr -d '\r' <"$log" | grep -E "$KTEST_EXPECT" >/dev/null; then
 		verdict="the log has no line matching '$KTEST_EXPECT'"
 	fi
     else
