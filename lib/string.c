@@ -130,6 +130,17 @@ char *strrchr(const char *s, int c)
 	}
 }
 
+char *strstr(const char *haystack, const char *needle)
+{
+	size_t n = strlen(needle);
+	for (;; haystack++) {
+		if (strncmp(haystack, needle, n) == 0)
+			return (char *)haystack;
+		if (*haystack == '\0')
+			return NULL;
+	}
+}
+
 size_t strlcpy(char *restrict dst, const char *restrict src, size_t size)
 {
 	size_t len = strlen(src);

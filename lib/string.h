@@ -26,6 +26,7 @@ int strcmp(const char *a, const char *b);
 int strncmp(const char *a, const char *b, size_t n);
 char *strchr(const char *s, int c);
 char *strrchr(const char *s, int c);
+char *strstr(const char *haystack, const char *needle);
 /* Copies at most size-1 characters and always terminates; returns strlen(src). */
 size_t strlcpy(char *restrict dst, const char *restrict src, size_t size);
 #endif

@@ -13,4 +13,5 @@
 #define strncmp mio_strncmp
 #define strchr mio_strchr
 #define strrchr mio_strrchr
+#define strstr mio_strstr
 #define strlcpy mio_strlcpy

@@ -113,6 +113,20 @@ Test(string, strchr_and_strrchr)
 	cr_assert_eq(strrchr(s, '\0'), s + 5);
 }
 
+Test(string, strstr_finds_the_first_occurrence)
+{
+	const char *s = "double free of 0x1000 (free)";
+	cr_assert_eq(strstr(s, "free"), s + 7);
+	cr_assert_eq(strstr(s, "(free)"), s + 22);
+	cr_assert_eq(strstr(s, "0x1000 ("), s + 15);
+	cr_assert_eq(strstr(s, ""), s);
+	const char *empty = "";
+	cr_assert_eq(strstr(empty, ""), empty);
+	cr_assert_eq(strstr(s, "freed"), NULL);
+	cr_assert_eq(strstr("fre", "free"), NULL);
+	cr_assert_eq(strstr("", "a"), NULL);
+}
+
 Test(string, strlcpy_truncates_and_terminates)
 {
 	char small[4] = "xxx";

@@ -10,15 +10,6 @@
 #include "lib/string.h"
 #include "mm/heap.h"
 
-static bool contains(const char *hay, const char *needle)
-{
-	for (size_t n = strlen(needle); *hay; hay++) {
-		if (strncmp(hay, needle, n) == 0)
-			return true;
-	}
-	return false;
-}
-
 KTEST(kheap_lives_at_its_configured_range)
 {
 	struct heap_stats st;
@@ -197,23 +188,23 @@ KTEST(kheap_placement_panics_outside_ram_or_over_loader_data)
 
 	fake_map(0x400000); /* 4 MiB of RAM: a heap at 2-5 MiB runs off its end */
 	KT_EXPECT_EQ(try_placement(0x200000, 0x300000, &rec), TRAP_PANIC);
-	KT_EXPECT(contains(rec.message, "is not inside available RAM"));
-	KT_EXPECT(contains(rec.message, "0x400000"));
+	KT_EXPECT(strstr(rec.message, "is not inside available RAM") != NULL);
+	KT_EXPECT(strstr(rec.message, "0x400000") != NULL);
 
 	fake_map(0x8000000); /* a reserved hole inside otherwise available RAM */
 	fake.mmap[fake.mmap_count++] = (struct boot_mmap_entry){ 0x300000, 0x1000, MEMMAP_RESERVED };
 	KT_EXPECT_EQ(try_placement(0x200000, 0x300000, &rec), TRAP_PANIC);
-	KT_EXPECT(contains(rec.message, "overlaps reserved memory"));
+	KT_EXPECT(strstr(rec.message, "overlaps reserved memory") != NULL);
 
 	fake_map(0x8000000); /* a module GRUB put where the heap goes */
 	fake.loader_ranges[fake.loader_range_count++] =
 		(struct boot_range){ 0x4ff000, 0x501000, "module" };
 	KT_EXPECT_EQ(try_placement(0x200000, 0x300000, &rec), TRAP_PANIC);
-	KT_EXPECT(contains(rec.message, "overlaps loader data (module)"));
+	KT_EXPECT(strstr(rec.message, "overlaps loader data (module)") != NULL);
 
 	fake_map(0x8000000); /* the kernel image itself */
 	KT_EXPECT_EQ(try_placement(KERNEL_PHYS_BASE, 0x300000, &rec), TRAP_PANIC);
-	KT_EXPECT(contains(rec.message, "overlaps the kernel image"));
+	KT_EXPECT(strstr(rec.message, "overlaps the kernel image") != NULL);
 
 	fake_map(0x8000000); /* two adjacent available entries together cover it */
 	fake.mmap[1].length = 0x380000 - 0x100000;

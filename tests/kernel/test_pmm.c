@@ -275,14 +275,6 @@ KTEST(pmm_4mib_aligned_run_below_16mib_is_real_ram)
 	KT_EXPECT_EQ(pmm_free_phys(&kernel_pmm, a), 1024);
 }
 
-static bool contains(const char *hay, const char *needle)
-{
-	for (size_t n = strlen(needle); *hay; hay++)
-		if (strncmp(hay, needle, n) == 0)
-			return true;
-	return false;
-}
-
 static void free_twice(void *arg)
 {
 	pmm_free_frame(arg);
@@ -303,7 +295,7 @@ KTEST(pmm_misuse_panics_naming_the_frame)
 
 	KT_ASSERT_EQ(run_catching(free_inside, p, &rec), TRAP_PANIC);
 	ksnprintf(want, sizeof(want), "frame 0x%llx inside", (phys_addr_t)(uintptr_t)p + FRAME);
-	KT_EXPECT(contains(rec.message, want));
+	KT_EXPECT(strstr(rec.message, want) != NULL);
 
 	KT_ASSERT_EQ(run_catching(free_twice, p, &rec), TRAP_PANIC);
 	ksnprintf(want, sizeof(want), "double free of frame 0x%llx", (phys_addr_t)(uintptr_t)p);
