@@ -82,6 +82,21 @@ static void parse_mmap(const struct multiboot_info *mbi, struct boot_info *out)
 	}
 }
 
+/* Records module [start, end) and its bytes as loader data; its name is the caller's to fill. */
+static struct boot_module *add_module(struct boot_info *out, uint32_t start, uint32_t end)
+{
+	if (out->module_count == BOOT_MODULES_MAX)
+		panic("boot: more than the %d supported modules", BOOT_MODULES_MAX);
+	if (end < start)
+		panic("boot: module %zu ends (0x%x) before it starts (0x%x)", out->module_count,
+		      end, start);
+	struct boot_module *m = &out->modules[out->module_count++];
+	m->start = start;
+	m->end = end;
+	add_loader_range(out, start, end - start, "module");
+	return m;
+}
+
 static void parse_modules(const struct multiboot_info *mbi, struct boot_info *out)
 {
 	if (!(mbi->flags & MULTIBOOT_INFO_MODS) || mbi->mods_count == 0)
@@ -94,13 +109,7 @@ static void parse_modules(const struct multiboot_info *mbi, struct boot_info *ou
 
 	const struct multiboot_module *mods = early_phys_ptr(mbi->mods_addr);
 	for (uint32_t i = 0; i < mbi->mods_count; i++) {
-		struct boot_module *m = &out->modules[out->module_count++];
-		if (mods[i].mod_end < mods[i].mod_start)
-			panic("boot: module %u ends (0x%x) before it starts (0x%x)", i,
-			      mods[i].mod_end, mods[i].mod_start);
-		m->start = mods[i].mod_start;
-		m->end = mods[i].mod_end;
-		add_loader_range(out, m->start, m->end - m->start, "module");
+		struct boot_module *m = add_module(out, mods[i].mod_start, mods[i].mod_end);
 		if (mods[i].string)
 			copy_loader_string(out, mods[i].string, m->name, sizeof(m->name),
 					   "module name");
@@ -159,15 +168,7 @@ static void parse_mb2_module(const struct multiboot2_tag_module *t, uint32_t tag
 	if (t->tag.size < sizeof(*t) + 1)
 		panic("boot: malformed Multiboot2 module tag at 0x%x (size %u)", tag_phys,
 		      t->tag.size);
-	if (out->module_count == BOOT_MODULES_MAX)
-		panic("boot: more than the %d supported modules", BOOT_MODULES_MAX);
-	if (t->mod_end < t->mod_start)
-		panic("boot: module %zu ends (0x%x) before it starts (0x%x)", out->module_count,
-		      t->mod_end, t->mod_start);
-	struct boot_module *m = &out->modules[out->module_count++];
-	m->start = t->mod_start;
-	m->end = t->mod_end;
-	add_loader_range(out, m->start, m->end - m->start, "module");
+	struct boot_module *m = add_module(out, t->mod_start, t->mod_end);
 	copy_tag_string(&t->tag, t->string, tag_phys, m->name, sizeof(m->name));
 }
 
