@@ -14,8 +14,16 @@
 #include "lib/panic.h"
 #include "lib/string.h"
 
-#if defined(__SSE2__)
-#include <emmintrin.h> /* host builds: 4-wide compares for the tree; the kernel has no SSE */
+/*
+ * Host builds search the tree with SSE2; the kernel (no vector registers)
+ * and host builds with HEAP_NO_VECTOR, which test the kernel's code, use
+ * machine words.
+ */
+#if defined(__SSE2__) && !defined(HEAP_NO_VECTOR)
+#define HEAP_VECTOR 1
+#include <emmintrin.h>
+#else
+#define HEAP_VECTOR 0
 #endif
 
 typedef uint32_t gran_t; /* a granule index, or a size in granules */
@@ -211,9 +219,9 @@ static inline int16_t leaf_value(gran_t size)
 /*
  * Group searches and maxima. With SSE2 (host builds) 8 leaves or 4 entries
  * are compared at once and a 16-bit mask per 16 entries comes out; the
- * kernel (no SSE) runs the plain loops.
+ * kernel (no SSE) compares a machine word of them at once (below).
  */
-#if defined(__SSE2__)
+#if HEAP_VECTOR
 /* Bit k set when v[k] >= need, for 16 entries; n holds need - 1 in every lane. */
 static inline uint32_t ge_mask16_i32(const int32_t *v, __m128i n)
 {
@@ -239,19 +247,81 @@ static inline __m128i max_epi32(__m128i a, __m128i b)
 }
 #endif
 
+#if !HEAP_VECTOR
+/*
+ * Without vector registers (the kernel) the groups are searched a machine
+ * word at a time: 16-bit leaves or 32-bit entries side by side in an
+ * unsigned long. Every value is below its lane's top bit, so setting that
+ * bit and subtracting need in every lane cannot borrow across lanes, and
+ * the top bit survives exactly where the value is >= need.
+ */
+typedef unsigned long lanes_t;
+#define LANES_16 (sizeof(lanes_t) / 2)
+#define LANES_32 (sizeof(lanes_t) / 4)
+static const lanes_t lane16_one = (lanes_t)0x0001000100010001ull;
+static const lanes_t lane16_top = (lanes_t)0x8000800080008000ull;
+static const lanes_t lane32_one = (lanes_t)0x0000000100000001ull;
+static const lanes_t lane32_top = (lanes_t)0x8000000080000000ull;
+
+static inline lanes_t load_lanes(const void *p)
+{
+	lanes_t w;
+	__builtin_memcpy(&w, p, sizeof(w)); /* one load, even under -fno-builtin */
+	return w;
+}
+
+static inline uint32_t lowest_lane_bit(lanes_t m)
+{
+	return sizeof(lanes_t) == 8 ? lowest((uint64_t)m) : (uint32_t)__builtin_ctzl(m);
+}
+
+/* Top bit of each lane set where a >= b; lanes of `width` bits, values below the top bit. */
+static inline lanes_t lanes_ge(lanes_t a, lanes_t b, lanes_t top)
+{
+	return ((a | top) - b) & top;
+}
+
+/* The lane-wise maximum of a and b. */
+static inline lanes_t lanes_max(lanes_t a, lanes_t b, lanes_t top, unsigned width)
+{
+	lanes_t ge = lanes_ge(a, b, top);
+	lanes_t pick_a = (ge - (ge >> (width - 1))) | ge; /* the whole lane where a >= b */
+	return (a & pick_a) | (b & ~pick_a);
+}
+
+/*
+ * The lane-wise maximum of words [0, n) at v (n a multiple of 4), in four
+ * chains that run side by side: one chain would wait on every step.
+ */
+static inline lanes_t max_of_lanes(const void *v, uint32_t n, lanes_t top, unsigned width)
+{
+	const uint8_t *p = v;
+	lanes_t a = 0, b = 0, c = 0, d = 0;
+	for (uint32_t k = 0; k < n; k += 4, p += 4 * sizeof(lanes_t)) {
+		a = lanes_max(a, load_lanes(p), top, width);
+		b = lanes_max(b, load_lanes(p + sizeof(lanes_t)), top, width);
+		c = lanes_max(c, load_lanes(p + 2 * sizeof(lanes_t)), top, width);
+		d = lanes_max(d, load_lanes(p + 3 * sizeof(lanes_t)), top, width);
+	}
+	return lanes_max(lanes_max(a, b, top, width), lanes_max(c, d, top, width), top, width);
+}
+#endif
+
 /* The index of the first of HEAP_TREE_FANOUT entries that is >= need, or NO_CHUNK. */
 static inline uint32_t tree_group_first(const int32_t *v, int32_t need)
 {
-#if defined(__SSE2__)
+#if HEAP_VECTOR
 	__m128i n = _mm_set1_epi32(need - 1);
 	uint64_t m = 0;
 	for (uint32_t k = 0; k < HEAP_TREE_FANOUT; k += 16)
 		m |= (uint64_t)ge_mask16_i32(v + k, n) << k;
 	return m ? lowest(m) : NO_CHUNK;
 #else
-	for (uint32_t k = 0; k < HEAP_TREE_FANOUT; k++) {
-		if (v[k] >= need)
-			return k;
+	lanes_t n = lane32_one * (uint32_t)need;
+	for (uint32_t k = 0; k < HEAP_TREE_FANOUT; k += LANES_32) {
+		lanes_t m = lanes_ge(load_lanes(v + k), n, lane32_top);
+		if (m)
+			return k + lowest_lane_bit(m) / 32;
 	}
 	return NO_CHUNK;
 #endif
@@ -260,24 +330,26 @@ static inline uint32_t tree_group_first(const int32_t *v, int32_t need)
 /* The same over HEAP_LEAF_FANOUT leaves, one of which is known to be >= need (<= LEAF_SAT). */
 static inline uint32_t leaf_group_first(const int16_t *v, int16_t need)
 {
-#if defined(__SSE2__)
+#if HEAP_VECTOR
 	__m128i n = _mm_set1_epi16((int16_t)(need - 1));
 	uint64_t m = 0;
 	for (uint32_t k = 0; k < HEAP_LEAF_FANOUT; k += 16)
 		m |= (uint64_t)ge_mask16_i16(v + k, n) << k;
 	return lowest(m);
 #else
+	lanes_t n = lane16_one * (uint16_t)need;
 	uint32_t k = 0;
-	while (v[k] < need)
-		k++;
-	return k;
+	lanes_t m;
+	while ((m = lanes_ge(load_lanes(v + k), n, lane16_top)) == 0)
+		k += LANES_16;
+	return k + lowest_lane_bit(m) / 16;
 #endif
 }
 
 /* The largest of HEAP_TREE_FANOUT entries. */
 static inline int32_t tree_group_max(const int32_t *v)
 {
-#if defined(__SSE2__)
+#if HEAP_VECTOR
 	const __m128i *p = (const __m128i *)v;
 	__m128i m = _mm_load_si128(p);
 	for (uint32_t k = 1; k < HEAP_TREE_FANOUT / 4; k++)
@@ -286,17 +358,17 @@ static inline int32_t tree_group_max(const int32_t *v)
 	m = max_epi32(m, _mm_shuffle_epi32(m, 0xb1)); /* swap neighbours */
 	return _mm_cvtsi128_si32(m);
 #else
-	int32_t m = 0;
-	for (uint32_t k = 0; k < HEAP_TREE_FANOUT; k++)
-		m = v[k] > m ? v[k] : m;
-	return m;
+	lanes_t m = max_of_lanes(v, HEAP_TREE_FANOUT * 4 / sizeof(lanes_t), lane32_top, 32);
+	if (LANES_32 > 1)
+		m = lanes_max(m, m >> 16 >> 16, lane32_top, 32);
+	return (int32_t)(uint32_t)m;
 #endif
 }
 
 /* The largest of HEAP_LEAF_FANOUT leaves. */
 static inline int16_t leaf_group_max(const int16_t *v)
 {
-#if defined(__SSE2__)
+#if HEAP_VECTOR
 	const __m128i *p = (const __m128i *)v;
 	__m128i m = _mm_load_si128(p);
 	for (uint32_t k = 1; k < HEAP_LEAF_FANOUT / 8; k++)
@@ -306,10 +378,10 @@ static inline int16_t leaf_group_max(const int16_t *v)
 	m = _mm_max_epi16(m, _mm_shufflelo_epi16(m, 0xb1)); /* swap 16-bit neighbours */
 	return (int16_t)_mm_cvtsi128_si32(m);
 #else
-	int16_t m = 0;
-	for (uint32_t k = 0; k < HEAP_LEAF_FANOUT; k++)
-		m = v[k] > m ? v[k] : m;
-	return m;
+	lanes_t m = max_of_lanes(v, HEAP_LEAF_FANOUT * 2 / sizeof(lanes_t), lane16_top, 16);
+	for (unsigned shift = 16 * (LANES_16 / 2); shift >= 16; shift /= 2)
+		m = lanes_max(m, m >> shift, lane16_top, 16);
+	return (int16_t)(uint16_t)m;
 #endif
 }
 

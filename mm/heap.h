@@ -26,7 +26,8 @@
  * Above the leaves, exact 32-bit maxima over groups of 64, up to one group:
  * 3 MiB is 3072 chunks, so a single level of 48 above the leaves. First fit
  * for n bytes descends taking at each level the first entry >= n among 64
- * (vector compares where the target has SSE2, plain loops in the kernel),
+ * (SSE2 compares on the host; in the kernel, which has no vector registers,
+ * the same compares a machine word of 16-bit leaves at a time),
  * which lands on the leftmost chunk holding a free block of n bytes or more;
  * one pass over that chunk's free blocks (at most 32: free blocks never
  * touch) takes the first that fits, and the largest of the others becomes
