@@ -183,6 +183,25 @@ $(B)/bench/bench_%: $(B)/bench/obj/bench/bench_%.c.o $(call host_objs,bench) \
 	@echo "  LINK    $@"
 	$(Q)$(HOST_CC) $(BENCH_CFLAGS) -o $@ $(filter %.o,$^) -lm
 
+# The heap benchmark once more for i686, the heap compiled with the kernel's
+# code generation (no SSE, freestanding, not position-independent), against
+# the i386 C library's malloc: what the kernel's heap costs.
+BENCH_I686_CFLAGS := $(BENCH_CFLAGS) -m32 -msse2 -fno-pic # the harness may use SSE2; the heap not
+BENCH_I686_HEAP_CFLAGS := -mno-sse -mno-sse2 -mno-mmx -ffreestanding -fno-builtin
+BENCH_I686_SRCS := bench/bench_heap.c mm/heap.c lib/format.c $(wildcard tests/model/heap_*.c) \
+	tests/host/support/host_panic.c tests/host/support/host_console.c
+BENCH_I686 := $(B)/bench-i686/bench_heap
+$(B)/bench-i686/config.stamp: FORCE
+	$(call stamp,$(BENCH_I686_CFLAGS) $(BENCH_I686_HEAP_CFLAGS) $(BENCH_I686_SRCS))
+$(B)/bench-i686/obj/%.c.o: %.c $(B)/bench-i686/config.stamp
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(HOST_CC) $(BENCH_I686_CFLAGS) $(if $(filter mm/heap.c,$<),$(BENCH_I686_HEAP_CFLAGS)) \
+		-MMD -MP -c $< -o $@
+$(BENCH_I686): $(patsubst %,$(B)/bench-i686/obj/%.o,$(BENCH_I686_SRCS)) $(B)/bench-i686/config.stamp
+	@echo "  LINK    $@"
+	$(Q)$(HOST_CC) $(BENCH_I686_CFLAGS) -no-pie -o $@ $(filter %.o,$^) -lm
+
 # The host program that types at the kernel's serial console (tests/console/).
 CONSOLE_DRIVER := $(B)/tools/console-driver
 $(CONSOLE_DRIVER): tests/console/driver.c
@@ -244,9 +263,10 @@ $(MKSVG): tools/mksvg.c
 # Every benchmark, its output kept in build/bench/results.txt and charted in
 # build/bench/bench.svg (make pictures copies the chart into docs/).
 bench:
-	@tools/ensure-deps.sh host-test
-	@$(MAKE) --no-print-directory $(BENCHES) $(MKSVG)
-	@set -eo pipefail; for b in $(BENCHES); do $$b; done | tee $(B)/bench/results.txt
+	@tools/ensure-deps.sh host-test bench-i686
+	@$(MAKE) --no-print-directory $(BENCHES) $(BENCH_I686) $(MKSVG)
+	@set -eo pipefail; { for b in $(BENCHES); do $$b; done; $(BENCH_I686) speed; } | \
+		tee $(B)/bench/results.txt
 	@$(MKSVG) bench $(B)/bench/results.txt $(B)/bench/bench.svg
 
 # The pictures the README shows: a 5 GiB boot driven through the console,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the Debian packages a make target needs are installed.
-#   tools/ensure-deps.sh kernel|iso|qemu|host-test|fuzz ...
+#   tools/ensure-deps.sh kernel|iso|qemu|host-test|fuzz|bench-i686 ...
 # Missing packages are installed with apt-get (--no-install-recommends; via
 # sudo when not root). When that is impossible, prints the exact command to
 # run and exits 1.
@@ -21,6 +21,13 @@ builtins_lib() {
 fuzzer_lib() {
 	local dir
 	dir=$(dirname "$(clang -print-libgcc-file-name -rtlib=compiler-rt)") && test -f "$dir/libclang_rt.fuzzer-x86_64.a"
+}
+
+# clang -m32 needs the i386 C library and gcc's 32-bit start files.
+i386_libc() { test -f /usr/lib32/crt1.o; }
+i386_gcc_files() {
+	local f
+	f=$(clang -m32 -print-file-name=crtbegin.o) && test -f "$f" && [ "$f" != crtbegin.o ]
 }
 
 for what in "$@"; do
@@ -47,6 +54,11 @@ for what in "$@"; do
 	fuzz)
 		need clang have clang
 		need libclang-rt-dev fuzzer_lib
+		;;
+	bench-i686)
+		need clang have clang
+		need libc6-dev-i386 i386_libc
+		need lib32gcc-12-dev i386_gcc_files
 		;;
 	*)
 		echo "ensure-deps.sh: unknown group '$what'" >&2
