@@ -153,19 +153,6 @@ MODEL_SRCS := $(wildcard tests/model/*.c)
 host_objs = $(patsubst %,$(B)/$(1)/obj/%.o,$(HOST_PORTABLE_SRCS) $(HOST_SUPPORT_SRCS) $(MODEL_SRCS))
 
 HOST_TESTS := $(patsubst tests/host/%.c,$(B)/host/%,$(wildcard tests/host/test_*.c))
-
-# The heap's tests once more over the kernel's code path: the tree searched a
-# machine word at a time, no SSE2 (and no auto-vectorising either).
-NO_VECTOR_CFLAGS := -DHEAP_NO_VECTOR -fno-vectorize -fno-slp-vectorize
-$(B)/host/obj/mm/heap_no_vector.o: mm/heap.c $(B)/host/config.stamp
-	@mkdir -p $(@D)
-	@echo "  CC      $@"
-	$(Q)$(HOST_CC) $(HOST_CFLAGS) $(NO_VECTOR_CFLAGS) -MMD -MP -c $< -o $@
-$(B)/host/test_heap_no_vector: $(B)/host/obj/tests/host/test_heap.c.o $(B)/host/obj/mm/heap_no_vector.o \
-		$(filter-out %/mm/heap.c.o,$(call host_objs,host)) $(B)/host/config.stamp
-	@echo "  LINK    $@"
-	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $@ $(filter %.o,$^) -lcriterion
-HOST_TESTS += $(B)/host/test_heap_no_vector
 $(B)/host/test_string: $(B)/host/obj/string_under_test.o
 $(B)/host/test_%: $(B)/host/obj/tests/host/test_%.c.o $(call host_objs,host) $(B)/host/config.stamp
 	@echo "  LINK    $@"

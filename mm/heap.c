@@ -16,10 +16,10 @@
 
 /*
  * Host builds search the tree with SSE2; the kernel (no vector registers)
- * and host builds with HEAP_NO_VECTOR, which test the kernel's code, use
- * machine words.
+ * uses machine words. tests/host/test_heap.c builds this file a second time
+ * with __SSE2__ hidden and runs both in lockstep.
  */
-#if defined(__SSE2__) && !defined(HEAP_NO_VECTOR)
+#if defined(__SSE2__)
 #define HEAP_VECTOR 1
 #include <emmintrin.h>
 #else
@@ -295,8 +295,9 @@ static inline lanes_t lanes_max(lanes_t a, lanes_t b, lanes_t top, unsigned widt
 }
 
 /*
- * The lane-wise maximum of words [0, n) at v (n a multiple of 4), in four
- * chains that run side by side: one chain would wait on every step.
+ * The largest lane of words [0, n) at v (n a multiple of 4), in its lowest
+ * lane: four chains run side by side (one would wait on every step), then
+ * the word folds onto itself.
  */
 static inline lanes_t max_of_lanes(const void *v, uint32_t n, lanes_t top, unsigned width)
 {
@@ -308,7 +309,10 @@ static inline lanes_t max_of_lanes(const void *v, uint32_t n, lanes_t top, unsig
 		c = lanes_max(c, load_lanes(p + 2 * sizeof(lanes_t)), top, width);
 		d = lanes_max(d, load_lanes(p + 3 * sizeof(lanes_t)), top, width);
 	}
-	return lanes_max(lanes_max(a, b, top, width), lanes_max(c, d, top, width), top, width);
+	lanes_t m = lanes_max(lanes_max(a, b, top, width), lanes_max(c, d, top, width), top, width);
+	for (unsigned shift = sizeof(lanes_t) * 8 / 2; shift >= width; shift /= 2)
+		m = lanes_max(m, m >> shift, top, width);
+	return m;
 }
 #endif
 
@@ -363,10 +367,7 @@ static inline int32_t tree_group_max(const int32_t *v)
 	m = max_epi32(m, _mm_shuffle_epi32(m, 0xb1)); /* swap neighbours */
 	return _mm_cvtsi128_si32(m);
 #else
-	lanes_t m = max_of_lanes(v, HEAP_TREE_FANOUT * 4 / sizeof(lanes_t), lane32_top, 32);
-	if (LANES_32 > 1)
-		m = lanes_max(m, m >> 16 >> 16, lane32_top, 32);
-	return (int32_t)(uint32_t)m;
+	return (int32_t)(uint32_t)max_of_lanes(v, HEAP_TREE_FANOUT / LANES_32, lane32_top, 32);
 #endif
 }
 
@@ -383,10 +384,7 @@ static inline int16_t leaf_group_max(const int16_t *v)
 	m = _mm_max_epi16(m, _mm_shufflelo_epi16(m, 0xb1)); /* swap 16-bit neighbours */
 	return (int16_t)_mm_cvtsi128_si32(m);
 #else
-	lanes_t m = max_of_lanes(v, HEAP_LEAF_FANOUT * 2 / sizeof(lanes_t), lane16_top, 16);
-	for (unsigned shift = 16 * (LANES_16 / 2); shift >= 16; shift /= 2)
-		m = lanes_max(m, m >> shift, lane16_top, 16);
-	return (int16_t)(uint16_t)m;
+	return (int16_t)(uint16_t)max_of_lanes(v, HEAP_LEAF_FANOUT / LANES_16, lane16_top, 16);
 #endif
 }
 
