@@ -175,7 +175,7 @@ $(B)/bench/bench_%: $(B)/bench/obj/bench/bench_%.c.o $(call host_objs,bench) \
 # the i386 C library's malloc: what the kernel's heap costs.
 BENCH_I686_CFLAGS := $(BENCH_CFLAGS) -m32 -msse2 -fno-pic # the harness may use SSE2; the heap not
 BENCH_I686_HEAP_CFLAGS := -mno-sse -mno-sse2 -mno-mmx -ffreestanding -fno-builtin
-BENCH_I686_SRCS := bench/bench_heap.c mm/heap.c lib/format.c $(wildcard tests/model/heap_*.c) \
+BENCH_I686_SRCS := bench/bench_heap.c bench/support/tlsf.c mm/heap.c lib/format.c $(wildcard tests/model/heap_*.c) \
 	tests/host/support/host_panic.c tests/host/support/host_console.c
 BENCH_I686 := $(B)/bench-i686/bench_heap
 $(B)/bench-i686/config.stamp: FORCE

@@ -35,6 +35,7 @@
 #include <x86intrin.h>
 
 #include "bench/bench_util.h"
+#include "bench/support/tlsf.h"
 #include "mm/heap.h"
 #include "tests/model/heap_diff.h"
 #include "tests/model/heap_ref.h"
@@ -172,18 +173,20 @@ __attribute__((noinline)) static void bump_free(void *p)
 /* ---- the implementations ---- */
 
 enum impl {
-	IMPL_KMALLOC, IMPL_REF, IMPL_MALLOC, IMPL_BUMP, /* timed */
-	IMPL_IDEAL_FF, IMPL_IDEAL_BF,                   /* utilisation only */
+	IMPL_KMALLOC, IMPL_REF, IMPL_MALLOC, IMPL_TLSF, IMPL_BUMP, /* timed */
+	IMPL_IDEAL_FF, IMPL_IDEAL_BF,                              /* utilisation only */
 	IMPL_COUNT
 };
 #define IMPL_TIMED (IMPL_BUMP + 1)
 static const char *const impl_name[IMPL_COUNT] = {
-	"kmalloc", "linear-ref", "glibc-malloc", "bench-overhead", "ideal-first-fit", "ideal-best-fit",
+	"kmalloc", "linear-ref", "glibc-malloc", "tlsf", "bench-overhead", "ideal-first-fit",
+	"ideal-best-fit",
 };
 
 static uint8_t *region;     /* ARENA_BYTES, 64 KiB aligned */
 static struct heap *heap;
 static struct heap_ref ref;
+static struct tlsf *tlsf; /* bench/support/tlsf.c: the O(1) good-fit allocator, same region */
 
 static void impl_reset(enum impl im)
 {
@@ -191,6 +194,8 @@ static void impl_reset(enum impl im)
 		heap = heap_init(region, ARENA_BYTES);
 	else if (im == IMPL_REF)
 		heap_ref_init(&ref, region + 64 - HEAP_HEADER_SIZE, ARENA_BYTES - 64);
+	else if (im == IMPL_TLSF)
+		tlsf = tlsf_init(region, ARENA_BYTES);
 	else if (im == IMPL_BUMP)
 		bump_next = 16;
 	else if (im == IMPL_IDEAL_FF || im == IMPL_IDEAL_BF)
@@ -204,6 +209,8 @@ static inline void *impl_alloc(enum impl im, size_t n)
 		return heap_alloc(heap, n);
 	case IMPL_REF:
 		return heap_ref_alloc(&ref, n);
+	case IMPL_TLSF:
+		return tlsf_alloc(tlsf, n);
 	case IMPL_IDEAL_FF:
 	case IMPL_IDEAL_BF:
 		return ideal_alloc(n);
@@ -223,6 +230,9 @@ static inline void impl_free(enum impl im, void *p, size_t n)
 		break;
 	case IMPL_REF:
 		heap_ref_free(&ref, p);
+		break;
+	case IMPL_TLSF:
+		tlsf_free(tlsf, p);
 		break;
 	case IMPL_IDEAL_FF:
 	case IMPL_IDEAL_BF:
@@ -280,6 +290,8 @@ static void draw_ops(const struct workload *w)
 #define KM_FREE(p) heap_free(heap, p)
 #define REF_ALLOC(n) heap_ref_alloc(&ref, n)
 #define REF_FREE(p) heap_ref_free(&ref, p)
+#define TLSF_ALLOC(n) tlsf_alloc(tlsf, n)
+#define TLSF_FREE(p) tlsf_free(tlsf, p)
 
 /* One timed pass of the workload; returns ns per operation. */
 static double speed_run(enum impl im, const struct workload *w)
@@ -295,6 +307,9 @@ static double speed_run(enum impl im, const struct workload *w)
 		break;
 	case IMPL_REF:
 		SPEED_LOOP(REF_ALLOC, REF_FREE);
+		break;
+	case IMPL_TLSF:
+		SPEED_LOOP(TLSF_ALLOC, TLSF_FREE);
 		break;
 	case IMPL_BUMP:
 		SPEED_LOOP(bump_alloc, bump_free);
@@ -377,7 +392,7 @@ static double fill_until_failure(enum impl im, enum dist d, uint64_t seed)
 static double util[2][IMPL_COUNT];
 static double overhead[2];
 /* Measured for utilisation: the heap, the same policy without metadata, the policy ceilings. */
-static const enum impl util_impls[] = { IMPL_KMALLOC, IMPL_REF, IMPL_IDEAL_FF, IMPL_IDEAL_BF };
+static const enum impl util_impls[] = { IMPL_KMALLOC, IMPL_REF, IMPL_TLSF, IMPL_IDEAL_FF, IMPL_IDEAL_BF };
 
 static void bench_utilisation(void)
 {
@@ -526,27 +541,30 @@ static bool ran_speed, ran_util, ran_worst;
 
 static void print_speed_table(void)
 {
-	printf("\n%-18s %9s %11s %13s %15s %9s %9s\n", "ns/op", "kmalloc", "linear-ref",
-	       "glibc-malloc", "bench-overhead", "vs ref", "vs glibc");
+	printf("\n%-18s %9s %11s %13s %7s %15s %9s %9s %9s\n", "ns/op", "kmalloc", "linear-ref",
+	       "glibc-malloc", "tlsf", "bench-overhead", "vs ref", "vs glibc", "vs tlsf");
 	for (size_t wi = 0; wi < ARRAY_SIZE(workloads); wi++)
-		printf("%-18s %9.1f %11.1f %13.1f %15.1f %8.1fx %8.2fx\n", workloads[wi].name,
+		printf("%-18s %9.1f %11.1f %13.1f %7.1f %15.1f %8.1fx %8.2fx %8.2fx\n", workloads[wi].name,
 		       speed[wi][IMPL_KMALLOC], speed[wi][IMPL_REF], speed[wi][IMPL_MALLOC],
-		       speed[wi][IMPL_BUMP], speed[wi][IMPL_REF] / speed[wi][IMPL_KMALLOC],
-		       speed[wi][IMPL_MALLOC] / speed[wi][IMPL_KMALLOC]);
+		       speed[wi][IMPL_TLSF], speed[wi][IMPL_BUMP],
+		       speed[wi][IMPL_REF] / speed[wi][IMPL_KMALLOC],
+		       speed[wi][IMPL_MALLOC] / speed[wi][IMPL_KMALLOC],
+		       speed[wi][IMPL_TLSF] / speed[wi][IMPL_KMALLOC]);
 	printf("(bench-overhead: the same loop around a bump pointer that never frees: the harness's "
 	       "share of every figure)\n");
 }
 
 static void print_util_table(void)
 {
-	printf("\n%-14s %9s %11s %16s %15s\n", "utilisation", "kmalloc", "linear-ref",
+	printf("\n%-14s %9s %11s %7s %16s %15s\n", "utilisation", "kmalloc", "linear-ref", "tlsf",
 	       "ideal-first-fit", "ideal-best-fit");
 	static const char *const fill_names[2] = { "uniform-fill", "small-fill" };
 	for (int d = 0; d < 2; d++)
-		printf("%-14s %9.4f %11.4f %16.4f %15.4f   (kmalloc: %.1f bytes/block beyond the "
+		printf("%-14s %9.4f %11.4f %7.4f %16.4f %15.4f   (kmalloc: %.1f bytes/block beyond the "
 		       "request)\n", fill_names[d], util[d][IMPL_KMALLOC], util[d][IMPL_REF],
-		       util[d][IMPL_IDEAL_FF], util[d][IMPL_IDEAL_BF], overhead[d]);
-	printf("(linear-ref: kmalloc's placement and 16-byte granules without metadata; ideal-*: the\n"
+		       util[d][IMPL_TLSF], util[d][IMPL_IDEAL_FF], util[d][IMPL_IDEAL_BF], overhead[d]);
+	printf("(linear-ref: kmalloc's placement and 16-byte granules without metadata; tlsf: good fit,\n"
+	       " 8-byte words, one size word per block, its control block in the region; ideal-*: the\n"
 	       " policy alone, byte-granular, no metadata: the ceiling each policy allows here)\n");
 }
 
@@ -574,6 +592,10 @@ static void print_targets(void)
 	       "itself reaches %.4f and %.4f here\n", util[0][IMPL_KMALLOC], util[1][IMPL_KMALLOC],
 	       util[0][IMPL_KMALLOC] >= 0.96 && util[1][IMPL_KMALLOC] >= 0.96 ? "met" : "NOT met",
 	       util[0][IMPL_IDEAL_FF], util[1][IMPL_IDEAL_FF]);
+	printf("  the O(1) good-fit allocator (tlsf), same run: %.1f / %.1f / %.1f ns/op against "
+	       "kmalloc's %.1f / %.1f / %.1f; utilisation %.4f / %.4f\n", speed[0][IMPL_TLSF],
+	       speed[1][IMPL_TLSF], speed[2][IMPL_TLSF], speed[0][IMPL_KMALLOC], speed[1][IMPL_KMALLOC],
+	       speed[2][IMPL_KMALLOC], util[0][IMPL_TLSF], util[1][IMPL_TLSF]);
 }
 
 static void print_table(void)
@@ -641,6 +663,67 @@ static int check_release_build(void)
 	return 0;
 }
 
+/*
+ * The comparison allocator proves itself too (bench/support/tlsf.c has no
+ * tests of its own): random allocations and frees with every live block
+ * filled with its own byte pattern, checked when it is freed (two blocks
+ * handed out over each other would break it), tlsf_check() clean along the
+ * way, and one free block again once everything is freed.
+ */
+static int check_tlsf(void)
+{
+	enum { SLOTS = 2000, STEPS = 300000 };
+	static uint8_t *ptr[SLOTS];
+	static size_t len[SLOTS];
+	uint64_t s = SEED ^ 0x7f4a7c15;
+	struct tlsf *t = tlsf_init(region, ARENA_BYTES);
+	size_t live = 0, used = 0;
+	const char *bad = t ? NULL : "tlsf_init failed";
+
+	memset(ptr, 0, sizeof(ptr));
+	for (unsigned i = 0; i < STEPS && !bad; i++) {
+		uint64_t r = xorshift64(&s);
+		unsigned k = (unsigned)(r % SLOTS);
+		if (ptr[k]) {
+			for (size_t j = 0; j < len[k] && !bad; j++) {
+				if (ptr[k][j] != (uint8_t)(k * 7 + j))
+					bad = "a live block's contents changed";
+			}
+			tlsf_free(t, ptr[k]);
+			ptr[k] = NULL;
+			live--;
+			continue;
+		}
+		size_t n = (r >> 56) == 0 ? (size_t)-1 / 2 : (r >> 40) % 4 == 0 ? (size_t)(r >> 16) % 20000
+										: (size_t)(r >> 16) % 300;
+		uint8_t *p = tlsf_alloc(t, n);
+		if (!p)
+			continue;
+		if (n == 0 || n > ARENA_BYTES || (uintptr_t)p % sizeof(size_t) != 0 || p < region ||
+		    p + n > region + ARENA_BYTES) {
+			bad = "a block that should not exist, is misaligned or lies outside the region";
+			break;
+		}
+		for (size_t j = 0; j < n; j++)
+			p[j] = (uint8_t)(k * 7 + j);
+		ptr[k] = p;
+		len[k] = n;
+		live++;
+		if (i % 997 == 0 && !bad && (bad = tlsf_check(t, &used)) == NULL && used != live)
+			bad = "tlsf_check counts another number of used blocks";
+	}
+	for (unsigned k = 0; k < SLOTS && !bad; k++)
+		tlsf_free(t, ptr[k]);
+	if (!bad && (bad = tlsf_check(t, &used)) == NULL && (used != 0 || !tlsf_alloc(t, ARENA_BYTES / 2)))
+		bad = "the emptied pool is not one free block again";
+	if (bad) {
+		printf("tlsf self-check failed: %s\n", bad);
+		return 1;
+	}
+	printf("# tlsf checked: %u random operations, contents and structure intact\n", STEPS);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *only = argc > 1 ? argv[1] : "";
@@ -648,7 +731,7 @@ int main(int argc, char **argv)
 	if (!region)
 		return 1;
 	printf("bench/heap: %s, release build (KHEAP_DEBUG=%d)\n", TARGET_DESCRIPTION, KHEAP_DEBUG);
-	if (check_release_build())
+	if (check_release_build() || check_tlsf())
 		return 1;
 	if (strcmp(only, "check") == 0)
 		return 0; /* make test: the release build's correctness, no figures */
