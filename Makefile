@@ -230,8 +230,7 @@ test: deps-test
 host-test: $(HOST_TESTS) $(BENCHES) $(BENCH_I686)
 	@tools/check-layering.sh
 	@set -e; for t in $(HOST_TESTS); do echo "== $$t"; $$t --jobs 2; done
-	@echo "== $(B)/bench/bench_heap check"; $(B)/bench/bench_heap check
-	@echo "== $(BENCH_I686) check"; $(BENCH_I686) check
+	@set -e; for b in $(B)/bench/bench_heap $(BENCH_I686); do echo "== $$b check"; $$b check; done
 
 # The last boot proves a frame above 4 GiB can be reached through a 4 MiB
 # page on a CPU with PSE-36 (the default qemu32 has none).

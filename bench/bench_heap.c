@@ -663,6 +663,30 @@ static int check_release_build(void)
 	return 0;
 }
 
+/* The byte at j of the block held by slot k. */
+static inline uint8_t tlsf_pattern(unsigned k, size_t j)
+{
+	return (uint8_t)(k * 7 + j);
+}
+
+/* Mostly under 300 bytes, a quarter under 20000, and 1 in 256 far too large. */
+static size_t tlsf_check_size(uint64_t r)
+{
+	if (r >> 56 == 0)
+		return SIZE_MAX / 2;
+	return (r >> 40) % 4 == 0 ? (size_t)(r >> 16) % 20000 : (size_t)(r >> 16) % 300;
+}
+
+/* tlsf_check(), and that it counts `live` used blocks; NULL or what is wrong. */
+static const char *tlsf_check_live(const struct tlsf *t, size_t live)
+{
+	size_t used;
+	const char *bad = tlsf_check(t, &used);
+	if (!bad && used != live)
+		bad = "tlsf_check counts another number of used blocks";
+	return bad;
+}
+
 /*
  * The comparison allocator proves itself too (bench/support/tlsf.c has no
  * tests of its own): random allocations and frees with every live block
@@ -677,7 +701,7 @@ static int check_tlsf(void)
 	static size_t len[SLOTS];
 	uint64_t s = SEED ^ 0x7f4a7c15;
 	struct tlsf *t = tlsf_init(region, ARENA_BYTES);
-	size_t live = 0, used = 0;
+	size_t live = 0;
 	const char *bad = t ? NULL : "tlsf_init failed";
 
 	memset(ptr, 0, sizeof(ptr));
@@ -686,7 +710,7 @@ static int check_tlsf(void)
 		unsigned k = (unsigned)(r % SLOTS);
 		if (ptr[k]) {
 			for (size_t j = 0; j < len[k] && !bad; j++) {
-				if (ptr[k][j] != (uint8_t)(k * 7 + j))
+				if (ptr[k][j] != tlsf_pattern(k, j))
 					bad = "a live block's contents changed";
 			}
 			tlsf_free(t, ptr[k]);
@@ -694,8 +718,7 @@ static int check_tlsf(void)
 			live--;
 			continue;
 		}
-		size_t n = (r >> 56) == 0 ? (size_t)-1 / 2 : (r >> 40) % 4 == 0 ? (size_t)(r >> 16) % 20000
-										: (size_t)(r >> 16) % 300;
+		size_t n = tlsf_check_size(r);
 		uint8_t *p = tlsf_alloc(t, n);
 		if (!p)
 			continue;
@@ -705,16 +728,18 @@ static int check_tlsf(void)
 			break;
 		}
 		for (size_t j = 0; j < n; j++)
-			p[j] = (uint8_t)(k * 7 + j);
+			p[j] = tlsf_pattern(k, j);
 		ptr[k] = p;
 		len[k] = n;
 		live++;
-		if (i % 997 == 0 && !bad && (bad = tlsf_check(t, &used)) == NULL && used != live)
-			bad = "tlsf_check counts another number of used blocks";
+		if (i % 997 == 0)
+			bad = tlsf_check_live(t, live);
 	}
 	for (unsigned k = 0; k < SLOTS && !bad; k++)
 		tlsf_free(t, ptr[k]);
-	if (!bad && (bad = tlsf_check(t, &used)) == NULL && (used != 0 || !tlsf_alloc(t, ARENA_BYTES / 2)))
+	if (!bad)
+		bad = tlsf_check_live(t, 0);
+	if (!bad && !tlsf_alloc(t, ARENA_BYTES / 2))
 		bad = "the emptied pool is not one free block again";
 	if (bad) {
 		printf("tlsf self-check failed: %s\n", bad);

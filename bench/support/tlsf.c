@@ -9,8 +9,9 @@
  */
 #include "bench/support/tlsf.h"
 
-#include <stdint.h>
 #include <string.h>
+
+#include "lib/types.h"
 
 #define WORD sizeof(size_t)
 #define SL_LOG2 5u
@@ -120,8 +121,8 @@ static void list_remove(struct tlsf *t, struct blk *b)
 
 struct tlsf *tlsf_init(void *base, size_t size)
 {
-	uintptr_t start = ((uintptr_t)base + WORD - 1) & ~(uintptr_t)(WORD - 1);
-	uintptr_t end = ((uintptr_t)base + size) & ~(uintptr_t)(WORD - 1);
+	uintptr_t start = ALIGN_UP((uintptr_t)base, WORD);
+	uintptr_t end = ALIGN_DOWN((uintptr_t)base + size, WORD);
 	uintptr_t pool = start + sizeof(struct tlsf); /* a multiple of WORD */
 	if (end < pool || end - pool < 2 * WORD + BLK_MIN || end - pool >= BLK_MAX)
 		return NULL;
@@ -144,8 +145,7 @@ void *tlsf_alloc(struct tlsf *t, size_t n)
 {
 	if (n == 0 || n > BLK_MAX / 2)
 		return NULL;
-	size_t size = (n + WORD - 1) & ~(WORD - 1);
-	size = size < BLK_MIN ? BLK_MIN : size;
+	size_t size = MAX(ALIGN_UP(n, WORD), BLK_MIN);
 
 	unsigned fl, sl;
 	class_for_request(size, &fl, &sl);
