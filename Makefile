@@ -21,6 +21,7 @@ MAKEFLAGS += --no-builtin-rules
 KERNEL_PHYS_BASE ?= 0x100000  # where GRUB loads the kernel
 KHEAP_OFFSET     ?= 0x100000  # the heap starts at KERNEL_PHYS_BASE + KHEAP_OFFSET
 KHEAP_SIZE       ?= 0x300000  # 3 MiB
+KHEAP_DEBUG      ?= 1         # the heap's red zones and poison in the kernel make run and the tests boot
 KTEST_MEMS       ?= 32M 128M 3G 5G
 FUZZ_SECONDS     ?= 60
 
@@ -37,17 +38,16 @@ KLD := ld.lld
 KCFLAGS := -std=gnu11 -O2 -g $(WARNINGS) -ffreestanding -fno-builtin -nostdlib \
 	-fno-stack-protector -fno-pic -mno-sse -mno-sse2 -mno-mmx -mno-80387 \
 	-fno-strict-aliasing -fno-asynchronous-unwind-tables -fno-omit-frame-pointer \
-	-I. $(CONFIG_DEFS) -DKHEAP_DEBUG=1
+	-I. $(CONFIG_DEFS)
 # 64-bit division on i386 calls __udivdi3 and friends from clang's runtime.
 KBUILTINS = $(shell clang --target=i386-linux-gnu -print-libgcc-file-name -rtlib=compiler-rt 2>/dev/null)
 
 PORTABLE_SRCS := $(wildcard lib/*.c mm/*.c)
 KERNEL_SRCS := $(PORTABLE_SRCS) $(wildcard kernel/*.c arch/x86/*.c arch/x86/*.S tests/kernel/*.c)
-KERNEL_OBJS := $(patsubst %,$(B)/kernel/%.o,$(KERNEL_SRCS))
-KERNEL := $(B)/kernel.elf
 ISO_RUN := $(B)/mioos.iso
 ISO_TEST := $(B)/mioos-test.iso
 ISO_TEST_MB2 := $(B)/mioos-test-mb2.iso
+ISO_TEST_RELEASE := $(B)/mioos-test-release.iso
 TEST_MODULE := $(B)/test-module.txt
 
 # A stamp whose content is the flags and the object list: it changes (and
@@ -55,37 +55,49 @@ TEST_MODULE := $(B)/test-module.txt
 # added or removed, which timestamps alone would miss.
 stamp = @mkdir -p $(@D); printf '%s\n' $(1) | cmp -s - $@ || printf '%s\n' $(1) >$@
 .PHONY: FORCE
-$(B)/kernel/config.stamp: FORCE
-	$(call stamp,$(KCFLAGS) $(KERNEL_OBJS))
 
-$(KERNEL_OBJS): $(B)/kernel/config.stamp
+# kernel_build DIR, ELF, KHEAP_DEBUG: the kernel's objects in $(B)/DIR, linked into ELF.
+define kernel_build
+$(1)_OBJS := $$(patsubst %,$$(B)/$(1)/%.o,$$(KERNEL_SRCS))
+$(1)_CFLAGS := $$(KCFLAGS) -DKHEAP_DEBUG=$$(strip $(3))
+$$(B)/$(1)/config.stamp: FORCE
+	$$(call stamp,$$($(1)_CFLAGS) $$($(1)_OBJS))
+$$($(1)_OBJS): $$(B)/$(1)/config.stamp
+$$(B)/$(1)/%.c.o: %.c
+	@mkdir -p $$(@D)
+	@echo "  CC      $$@"
+	$$(Q)$$(KCC) $$($(1)_CFLAGS) -MMD -MP -c $$< -o $$@
+$$(B)/$(1)/%.S.o: %.S
+	@mkdir -p $$(@D)
+	@echo "  CC      $$@"
+	$$(Q)$$(KCC) $$($(1)_CFLAGS) -MMD -MP -c $$< -o $$@
+$(2): $$($(1)_OBJS) $$(B)/$(1)/config.stamp arch/x86/linker.ld
+	@echo "  LD      $$@"
+	$$(Q)$$(KLD) -m elf_i386 -T arch/x86/linker.ld --build-id=none -nostdlib \
+		--defsym=KERNEL_PHYS_BASE=$$(strip $$(KERNEL_PHYS_BASE)) \
+		--defsym=KHEAP_OFFSET=$$(strip $$(KHEAP_OFFSET)) \
+		-o $$@ $$($(1)_OBJS) $$(KBUILTINS)
+endef
 
-$(B)/kernel/%.c.o: %.c
-	@mkdir -p $(@D)
-	@echo "  CC      $@"
-	$(Q)$(KCC) $(KCFLAGS) -MMD -MP -c $< -o $@
-
-$(B)/kernel/%.S.o: %.S
-	@mkdir -p $(@D)
-	@echo "  CC      $@"
-	$(Q)$(KCC) $(KCFLAGS) -MMD -MP -c $< -o $@
-
-$(KERNEL): $(KERNEL_OBJS) $(B)/kernel/config.stamp arch/x86/linker.ld
-	@echo "  LD      $@"
-	$(Q)$(KLD) -m elf_i386 -T arch/x86/linker.ld --build-id=none -nostdlib \
-		--defsym=KERNEL_PHYS_BASE=$(strip $(KERNEL_PHYS_BASE)) \
-		--defsym=KHEAP_OFFSET=$(strip $(KHEAP_OFFSET)) \
-		-o $@ $(KERNEL_OBJS) $(KBUILTINS)
+# The kernel `make run` boots and the tests boot: the heap's red zones and
+# poison on (KHEAP_DEBUG=1; `make KHEAP_DEBUG=0 run` boots the release heap).
+KERNEL := $(B)/kernel.elf
+$(eval $(call kernel_build,kernel,$(KERNEL),$(KHEAP_DEBUG)))
+# The same kernel with the release heap (no header, red zones or poison):
+# what the benchmarks measure, proven by one test boot at its real address.
+KERNEL_RELEASE := $(B)/kernel-release.elf
+$(eval $(call kernel_build,kernel-release,$(KERNEL_RELEASE),0))
 
 # A small file GRUB loads as a module in test boots; its frames must never be handed out.
 $(TEST_MODULE):
 	@mkdir -p $(@D)
 	$(Q){ echo MIOOS-TEST-MODULE; for i in $$(seq 1 400); do echo "test module line $$i"; done; } >$@
 
-# make_iso ISO, GRUB_CFG, EXTRA_FILES
+# make_iso ISO, GRUB_CFG, EXTRA_FILES[, KERNEL_ELF]
 define make_iso
 	@rm -rf $@.dir && mkdir -p $@.dir/boot/grub
-	$(Q)cp $(KERNEL) $(3) $@.dir/boot/
+	$(Q)cp $(or $(4),$(KERNEL)) $@.dir/boot/kernel.elf
+	$(Q)$(if $(3),cp $(3) $@.dir/boot/)
 	$(Q)cp $(2) $@.dir/boot/grub/grub.cfg
 	@echo "  ISO     $@"
 	$(Q)grub-mkrescue -o $@ $@.dir >$@.log 2>&1 || { cat $@.log; exit 1; }
@@ -100,10 +112,13 @@ $(ISO_TEST): $(KERNEL) tools/grub/test.cfg $(TEST_MODULE)
 $(ISO_TEST_MB2): $(KERNEL) tools/grub/test-mb2.cfg $(TEST_MODULE)
 	$(call make_iso,$@,tools/grub/test-mb2.cfg,$(TEST_MODULE))
 
+$(ISO_TEST_RELEASE): $(KERNEL_RELEASE) tools/grub/test.cfg $(TEST_MODULE)
+	$(call make_iso,$@,tools/grub/test.cfg,$(TEST_MODULE),$(KERNEL_RELEASE))
+
 .PHONY: all kernel iso
 all: kernel iso
 kernel: $(KERNEL)
-iso: $(ISO_RUN) $(ISO_TEST) $(ISO_TEST_MB2)
+iso: $(ISO_RUN) $(ISO_TEST) $(ISO_TEST_MB2) $(ISO_TEST_RELEASE)
 
 # ---- host builds of the portable code (tests, fuzzers, benchmarks) ----
 HOST_CC := clang
@@ -237,10 +252,13 @@ host-test: $(HOST_TESTS) $(BENCHES) $(BENCH_I686)
 PSE36_PROOF := pattern written and read back at phys 0x1[0-9a-f]{8} through a 4 MiB page
 # And the whole suite once more, loaded through GRUB's Multiboot2 protocol.
 MB2_PROOF := ^boot: loader "GRUB [^"]*", Multiboot2 info at 0x
-kernel-test: $(ISO_TEST) $(ISO_TEST_MB2)
+# And once with the release heap, whose boot line names no debug header.
+RELEASE_PROOF := ^kheap: .*, 0-byte block headers$$
+kernel-test: $(ISO_TEST) $(ISO_TEST_MB2) $(ISO_TEST_RELEASE)
 	@set -e; for m in $(KTEST_MEMS); do tools/run-ktests.sh $(ISO_TEST) $$m; done
 	@KTEST_EXPECT='$(PSE36_PROOF)' tools/run-ktests.sh $(ISO_TEST) 5G -cpu qemu32,+pse36
 	@KTEST_NAME=multiboot2 KTEST_EXPECT='$(MB2_PROOF)' tools/run-ktests.sh $(ISO_TEST_MB2) 5G
+	@KTEST_NAME=release-heap KTEST_EXPECT='$(RELEASE_PROOF)' tools/run-ktests.sh $(ISO_TEST_RELEASE) 128M
 
 console-test: $(ISO_RUN) $(CONSOLE_DRIVER)
 	@$(CONSOLE_DRIVER) tests/console/session.txt -- qemu-system-i386 \
