@@ -129,6 +129,8 @@ HOST_CFLAGS := $(HOST_BASE_CFLAGS) -O1 $(SANITIZE) -DKHEAP_DEBUG=1
 FUZZ_CFLAGS := $(HOST_BASE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -DKHEAP_DEBUG=1 \
 	-fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt
+# The heap's unit tests once more against its release build, sanitized too.
+HOST_RELEASE_CFLAGS := $(HOST_BASE_CFLAGS) -O1 $(SANITIZE) -DKHEAP_DEBUG=0
 BENCH_CFLAGS := $(HOST_BASE_CFLAGS) -O2 -DNDEBUG -DKHEAP_DEBUG=0
 
 # lib/string.c is the kernel's libc; hosted code uses the C library's.
@@ -142,6 +144,12 @@ $(B)/host/obj/%.c.o: %.c $(B)/host/config.stamp
 	@mkdir -p $(@D)
 	@echo "  CC      $@"
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -MMD -MP -c $< -o $@
+$(B)/host-release/config.stamp: FORCE
+	$(call stamp,$(HOST_RELEASE_CFLAGS) $(call host_objs,host-release))
+$(B)/host-release/obj/%.c.o: %.c $(B)/host-release/config.stamp
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(HOST_CC) $(HOST_RELEASE_CFLAGS) -MMD -MP -c $< -o $@
 $(B)/fuzz/config.stamp: FORCE
 	$(call stamp,$(FUZZ_CFLAGS) $(call host_objs,fuzz))
 $(B)/fuzz/obj/%.c.o: %.c $(B)/fuzz/config.stamp fuzz/coverage-ignore.txt
@@ -172,6 +180,11 @@ $(B)/host/test_string: $(B)/host/obj/string_under_test.o
 $(B)/host/test_%: $(B)/host/obj/tests/host/test_%.c.o $(call host_objs,host) $(B)/host/config.stamp
 	@echo "  LINK    $@"
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $@ $(filter %.o,$^) -lcriterion
+HOST_RELEASE_TESTS := $(B)/host-release/test_heap
+$(B)/host-release/test_%: $(B)/host-release/obj/tests/host/test_%.c.o $(call host_objs,host-release) \
+		$(B)/host-release/config.stamp
+	@echo "  LINK    $@"
+	$(Q)$(HOST_CC) $(HOST_RELEASE_CFLAGS) -o $@ $(filter %.o,$^) -lcriterion
 
 FUZZERS := $(patsubst fuzz/%.c,$(B)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 $(B)/fuzz/fuzz_%: $(B)/fuzz/obj/fuzz/fuzz_%.c.o $(call host_objs,fuzz) $(B)/fuzz/config.stamp
@@ -240,11 +253,11 @@ test: deps-test
 
 # The benchmarks are built too, so a change that breaks one fails here; the
 # heap's release build (no red zones or headers: what the benchmarks measure
-# and what a KHEAP_DEBUG=0 kernel runs) proves itself against the reference,
-# on the host and as the kernel compiles it for i686.
-host-test: $(HOST_TESTS) $(BENCHES) $(BENCH_I686)
+# and what a KHEAP_DEBUG=0 kernel runs) passes its unit tests and proves
+# itself against the reference, on the host and as the kernel compiles it for i686.
+host-test: $(HOST_TESTS) $(HOST_RELEASE_TESTS) $(BENCHES) $(BENCH_I686)
 	@tools/check-layering.sh
-	@set -e; for t in $(HOST_TESTS); do echo "== $$t"; $$t --jobs 2; done
+	@set -e; for t in $(HOST_TESTS) $(HOST_RELEASE_TESTS); do echo "== $$t"; $$t --jobs 2; done
 	@set -e; for b in $(B)/bench/bench_heap $(BENCH_I686); do echo "== $$b check"; $$b check; done
 
 # The last boot proves a frame above 4 GiB can be reached through a 4 MiB
