@@ -268,6 +268,7 @@ MB2_PROOF := ^boot: loader "GRUB [^"]*", Multiboot2 info at 0x
 # And once with the release heap, whose boot line names no debug header.
 RELEASE_PROOF := ^kheap: .*, 0-byte block headers$$
 kernel-test: $(ISO_TEST) $(ISO_TEST_MB2) $(ISO_TEST_RELEASE)
+	@tools/check-portable.sh $(patsubst %,$(B)/kernel/%.o,$(PORTABLE_SRCS))
 	@set -e; for m in $(KTEST_MEMS); do tools/run-ktests.sh $(ISO_TEST) $$m; done
 	@KTEST_EXPECT='$(PSE36_PROOF)' tools/run-ktests.sh $(ISO_TEST) 5G -cpu qemu32,+pse36
 	@KTEST_NAME=multiboot2 KTEST_EXPECT='$(MB2_PROOF)' tools/run-ktests.sh $(ISO_TEST_MB2) 5G
