@@ -129,6 +129,7 @@ HOST_CFLAGS := $(HOST_BASE_CFLAGS) -O1 $(SANITIZE) -DKHEAP_DEBUG=1
 FUZZ_CFLAGS := $(HOST_BASE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -DKHEAP_DEBUG=1 \
 	-fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt
+FUZZ_RELEASE_CFLAGS := $(patsubst -DKHEAP_DEBUG=1,-DKHEAP_DEBUG=0,$(FUZZ_CFLAGS))
 # The heap's unit tests once more against its release build, sanitized too.
 HOST_RELEASE_CFLAGS := $(HOST_BASE_CFLAGS) -O1 $(SANITIZE) -DKHEAP_DEBUG=0
 BENCH_CFLAGS := $(HOST_BASE_CFLAGS) -O2 -DNDEBUG -DKHEAP_DEBUG=0
@@ -156,6 +157,12 @@ $(B)/fuzz/obj/%.c.o: %.c $(B)/fuzz/config.stamp fuzz/coverage-ignore.txt
 	@mkdir -p $(@D)
 	@echo "  CC      $@"
 	$(Q)$(HOST_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+$(B)/fuzz-release/config.stamp: FORCE
+	$(call stamp,$(FUZZ_RELEASE_CFLAGS) $(call host_objs,fuzz-release))
+$(B)/fuzz-release/obj/%.c.o: %.c $(B)/fuzz-release/config.stamp fuzz/coverage-ignore.txt
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(HOST_CC) $(FUZZ_RELEASE_CFLAGS) -MMD -MP -c $< -o $@
 $(B)/bench/config.stamp: FORCE
 	$(call stamp,$(BENCH_CFLAGS) $(call host_objs,bench))
 $(B)/bench/obj/%.c.o: %.c $(B)/bench/config.stamp
@@ -186,7 +193,13 @@ $(B)/host-release/test_%: $(B)/host-release/obj/tests/host/test_%.c.o $(call hos
 	@echo "  LINK    $@"
 	$(Q)$(HOST_CC) $(HOST_RELEASE_CFLAGS) -o $@ $(filter %.o,$^) -lcriterion
 
-FUZZERS := $(patsubst fuzz/%.c,$(B)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+# The heap's harness once more against its release build: fuzz_heap_release,
+# seeded from fuzz/corpus/fuzz_heap_release (a link to fuzz_heap's seeds).
+FUZZERS := $(patsubst fuzz/%.c,$(B)/fuzz/%,$(wildcard fuzz/fuzz_*.c)) $(B)/fuzz/fuzz_heap_release
+$(B)/fuzz/fuzz_heap_release: $(B)/fuzz-release/obj/fuzz/fuzz_heap.c.o $(call host_objs,fuzz-release) \
+		$(B)/fuzz-release/config.stamp
+	@echo "  LINK    $@"
+	$(Q)$(HOST_CC) $(FUZZ_RELEASE_CFLAGS) -o $@ $(filter %.o,$^)
 $(B)/fuzz/fuzz_%: $(B)/fuzz/obj/fuzz/fuzz_%.c.o $(call host_objs,fuzz) $(B)/fuzz/config.stamp
 	@echo "  LINK    $@"
 	$(Q)$(HOST_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.o,$^)
