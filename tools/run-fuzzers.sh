@@ -22,9 +22,9 @@ for f in "$@"; do
 	secs=$(grep -Eo 'Done [0-9]+ runs in [0-9]+ second' "$log" | awk '{print $5}')
 	if [ $status -eq 0 ] && [ -n "$runs" ]; then
 		rate=$(( runs / (secs > 0 ? secs : 1) ))
-		printf 'fuzz %-14s %9s runs in %ss (%s exec/s), no findings\n' "$name" "$runs" "$secs" "$rate"
+		printf 'fuzz %-18s %9s runs in %ss (%s exec/s), no findings\n' "$name" "$runs" "$secs" "$rate"
 	else
-		printf 'fuzz %-14s FAILED (exit %s); end of %s:\n' "$name" "$status" "$log"
+		printf 'fuzz %-18s FAILED (exit %s); end of %s:\n' "$name" "$status" "$log"
 		tail -n 40 "$log"
 		failed=1
 	fi
