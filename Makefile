@@ -129,9 +129,10 @@ HOST_CFLAGS := $(HOST_BASE_CFLAGS) -O1 $(SANITIZE) -DKHEAP_DEBUG=1
 FUZZ_CFLAGS := $(HOST_BASE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -DKHEAP_DEBUG=1 \
 	-fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt
-FUZZ_RELEASE_CFLAGS := $(patsubst -DKHEAP_DEBUG=1,-DKHEAP_DEBUG=0,$(FUZZ_CFLAGS))
-# The heap's unit tests once more against its release build, sanitized too.
-HOST_RELEASE_CFLAGS := $(HOST_BASE_CFLAGS) -O1 $(SANITIZE) -DKHEAP_DEBUG=0
+# The heap's unit tests and fuzzer once more against its release build.
+release_heap = $(patsubst -DKHEAP_DEBUG=1,-DKHEAP_DEBUG=0,$(1))
+HOST_RELEASE_CFLAGS := $(call release_heap,$(HOST_CFLAGS))
+FUZZ_RELEASE_CFLAGS := $(call release_heap,$(FUZZ_CFLAGS))
 BENCH_CFLAGS := $(HOST_BASE_CFLAGS) -O2 -DNDEBUG -DKHEAP_DEBUG=0
 
 # lib/string.c is the kernel's libc; hosted code uses the C library's.
@@ -139,36 +140,20 @@ HOST_PORTABLE_SRCS := $(filter-out lib/string.c,$(PORTABLE_SRCS))
 HOST_SUPPORT_SRCS := $(wildcard tests/host/support/*.c)
 
 # Each flavour compiles the portable code with its own flags into its own tree.
-$(B)/host/config.stamp: FORCE
-	$(call stamp,$(HOST_CFLAGS) $(call host_objs,host))
-$(B)/host/obj/%.c.o: %.c $(B)/host/config.stamp
-	@mkdir -p $(@D)
-	@echo "  CC      $@"
-	$(Q)$(HOST_CC) $(HOST_CFLAGS) -MMD -MP -c $< -o $@
-$(B)/host-release/config.stamp: FORCE
-	$(call stamp,$(HOST_RELEASE_CFLAGS) $(call host_objs,host-release))
-$(B)/host-release/obj/%.c.o: %.c $(B)/host-release/config.stamp
-	@mkdir -p $(@D)
-	@echo "  CC      $@"
-	$(Q)$(HOST_CC) $(HOST_RELEASE_CFLAGS) -MMD -MP -c $< -o $@
-$(B)/fuzz/config.stamp: FORCE
-	$(call stamp,$(FUZZ_CFLAGS) $(call host_objs,fuzz))
-$(B)/fuzz/obj/%.c.o: %.c $(B)/fuzz/config.stamp fuzz/coverage-ignore.txt
-	@mkdir -p $(@D)
-	@echo "  CC      $@"
-	$(Q)$(HOST_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
-$(B)/fuzz-release/config.stamp: FORCE
-	$(call stamp,$(FUZZ_RELEASE_CFLAGS) $(call host_objs,fuzz-release))
-$(B)/fuzz-release/obj/%.c.o: %.c $(B)/fuzz-release/config.stamp fuzz/coverage-ignore.txt
-	@mkdir -p $(@D)
-	@echo "  CC      $@"
-	$(Q)$(HOST_CC) $(FUZZ_RELEASE_CFLAGS) -MMD -MP -c $< -o $@
-$(B)/bench/config.stamp: FORCE
-	$(call stamp,$(BENCH_CFLAGS) $(call host_objs,bench))
-$(B)/bench/obj/%.c.o: %.c $(B)/bench/config.stamp
-	@mkdir -p $(@D)
-	@echo "  CC      $@"
-	$(Q)$(HOST_CC) $(BENCH_CFLAGS) -MMD -MP -c $< -o $@
+# host_flavour DIR, CFLAGS_VARIABLE[, EXTRA_PREREQUISITES]
+define host_flavour
+$$(B)/$(1)/config.stamp: FORCE
+	$$(call stamp,$$($(2)) $$(call host_objs,$(1)))
+$$(B)/$(1)/obj/%.c.o: %.c $$(B)/$(1)/config.stamp $(3)
+	@mkdir -p $$(@D)
+	@echo "  CC      $$@"
+	$$(Q)$$(HOST_CC) $$($(2)) -MMD -MP -c $$< -o $$@
+endef
+$(eval $(call host_flavour,host,HOST_CFLAGS))
+$(eval $(call host_flavour,host-release,HOST_RELEASE_CFLAGS))
+$(eval $(call host_flavour,fuzz,FUZZ_CFLAGS,fuzz/coverage-ignore.txt))
+$(eval $(call host_flavour,fuzz-release,FUZZ_RELEASE_CFLAGS,fuzz/coverage-ignore.txt))
+$(eval $(call host_flavour,bench,BENCH_CFLAGS))
 
 # lib/string.c under test, renamed (mio_memcpy, ...) so it can share a binary with libc.
 $(B)/host/obj/string_under_test.o: lib/string.c tests/host/string_rename.h $(B)/host/config.stamp
@@ -281,7 +266,7 @@ MB2_PROOF := ^boot: loader "GRUB [^"]*", Multiboot2 info at 0x
 # And once with the release heap, whose boot line names no debug header.
 RELEASE_PROOF := ^kheap: .*, 0-byte block headers$$
 kernel-test: $(ISO_TEST) $(ISO_TEST_MB2) $(ISO_TEST_RELEASE)
-	@tools/check-portable.sh $(patsubst %,$(B)/kernel/%.o,$(PORTABLE_SRCS))
+	@KLD=$(KLD) tools/check-portable.sh $(patsubst %,$(B)/kernel/%.o,$(PORTABLE_SRCS))
 	@set -e; for m in $(KTEST_MEMS); do tools/run-ktests.sh $(ISO_TEST) $$m; done
 	@KTEST_EXPECT='$(PSE36_PROOF)' tools/run-ktests.sh $(ISO_TEST) 5G -cpu qemu32,+pse36
 	@KTEST_NAME=multiboot2 KTEST_EXPECT='$(MB2_PROOF)' tools/run-ktests.sh $(ISO_TEST_MB2) 5G
