@@ -1,5 +1,6 @@
 /*
- * What every benchmark needs the same way: a clock, a seeded generator and
+ * What every benchmark needs the same way: a clock, a seeded generator
+ * (xorshift64, from lib/xorshift.h, which the host tests draw from too) and
  * the median that the tables report. Header-only: each bench is one file.
  */
 #ifndef MIO_BENCH_UTIL_H
@@ -9,22 +10,14 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "lib/xorshift.h"
+
 /* Monotonic nanoseconds; only differences mean anything. */
 static inline uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* xorshift64: cheap enough not to show in the figures, the same sequence on every run. */
-static inline uint64_t xorshift64(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
 }
 
 static inline int bench_cmp_double(const void *a, const void *b)

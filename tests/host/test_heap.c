@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "lib/kprintf.h"
+#include "lib/xorshift.h"
 #include "mm/heap.h"
 #include "mm/heap_internal.h"
 #include "tests/host/support/host_support.h"
@@ -884,18 +885,10 @@ Test(kheap, the_kernel_api_works_on_an_attached_buffer)
 
 static uint8_t diff_ref[REGION_BYTES + HEAP_DIFF_MAX_ALIGN];
 
-static uint64_t rng_next(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 /* A size: mostly small, some large, some absurd. */
 static size_t random_size(uint64_t *s)
 {
-	uint64_t r = rng_next(s);
+	uint64_t r = xorshift64(s);
 	switch (r % 16) {
 	case 0:
 		return 0;
@@ -915,7 +908,7 @@ static void run_differential(size_t heap_bytes, uint64_t seed, unsigned steps, u
 	cr_assert(heap_diff_init(&d, region, heap_bytes, diff_ref, sizeof(diff_ref)));
 	d.check_every_step = check_every == 1;
 	for (unsigned i = 0; i < steps; i++) {
-		uint64_t r = rng_next(&s);
+		uint64_t r = xorshift64(&s);
 		unsigned slot = (unsigned)(r >> 32) % HEAP_DIFF_SLOTS;
 		static const enum heap_diff_op mix[10] = {
 			HEAP_DIFF_FREE, HEAP_DIFF_FREE, HEAP_DIFF_FREE, HEAP_DIFF_ALLOC, HEAP_DIFF_ALLOC,
@@ -975,7 +968,7 @@ Test(differential, nine_mib_heap_with_huge_blocks)
 	cr_assert_eq(d.heap->tree_levels, 3, "a 9 MiB heap has two levels above its leaves");
 	d.check_every_step = false;
 	for (unsigned i = 0; i < 6000; i++) {
-		uint64_t r = rng_next(&s);
+		uint64_t r = xorshift64(&s);
 		enum heap_diff_op op = (enum heap_diff_op)(r % HEAP_DIFF_OPS);
 		/* Half huge (up to 2.5 MiB), half small, so huge free blocks come and go. */
 		size_t size = r >> 63 ? (size_t)(r >> 20) % (5 << 19) + 1 : (size_t)(r >> 20) % 3000 + 1;
@@ -1075,7 +1068,7 @@ Test(portable_path, matches_the_vector_build_step_by_step)
 		memset(vs, 0, sizeof(vs));
 		uint64_t s = 0x9e3779b97f4a7c15ull ^ size;
 		for (unsigned i = 0; i < 40000; i++) {
-			uint64_t r = rng_next(&s);
+			uint64_t r = xorshift64(&s);
 			unsigned k = (unsigned)(r >> 32) % 128, op = (unsigned)(r % 6);
 			size_t n = r >> 61 == 0 ? (size_t)(r >> 8) % 40000 : (size_t)(r >> 8) % 700 + 1;
 			size_t arg = op == 1 ? (size_t)(r >> 40) % 4 + 1 : (size_t)1 << ((r >> 40) % 14);

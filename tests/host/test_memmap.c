@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/xorshift.h"
 #include "mm/memmap.h"
 #include "tests/model/memmap_model.h"
 #include "tests/model/qemu_maps.h"
@@ -304,13 +305,6 @@ Test(memmap, find_free_takes_the_lowest_fit_past_avoided_ranges)
 /* ---- differential: random maps against the brute-force model ---- */
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint64_t next_rand(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
 
 Test(memmap, random_maps_match_the_brute_force_model)
 {
@@ -320,9 +314,9 @@ Test(memmap, random_maps_match_the_brute_force_model)
 	char why[320];
 
 	for (int iter = 0; iter < 20000; iter++) {
-		size_t size = 1 + 5 * (next_rand() % (MEMMAP_MODEL_MAX_ENTRIES + 1));
+		size_t size = 1 + 5 * (xorshift64(&rng) % (MEMMAP_MODEL_MAX_ENTRIES + 1));
 		for (size_t i = 0; i < size; i++)
-			bytes[i] = (uint8_t)next_rand();
+			bytes[i] = (uint8_t)xorshift64(&rng);
 		size_t n = memmap_model_decode(bytes, size, &w, raw, ARRAY_SIZE(raw));
 		cr_assert(memmap_model_compare(raw, n, &w, why, sizeof(why)),
 			  "iteration %d (window 0x%llx, %zu entries): %s", iter,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/xorshift.h"
 #include "mm/memmap.h"
 #include "mm/pmm.h"
 #include "mm/pmm_internal.h"
@@ -1001,32 +1002,25 @@ Test(pmm, dump_shows_regions_runs_and_reservations)
 /* ---- differential against the linear reference ---- */
 
 static uint64_t rng;
-static uint64_t next_rand(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
 
 /* Sizes 1..1024 with small ones most common, as page tables and buffers are. */
 static size_t random_size(void)
 {
-	unsigned order = (unsigned)(next_rand() % 11);
-	return 1 + (size_t)(next_rand() % ((size_t)1 << order));
+	unsigned order = (unsigned)(xorshift64(&rng) % 11);
+	return 1 + (size_t)(xorshift64(&rng) % ((size_t)1 << order));
 }
 
 static phys_addr_t random_align(void)
 {
 	static const phys_addr_t aligns[] = { 0, 0, 0, 0, 8 << 10, 64 << 10, 1 << 20, 4 << 20 };
-	return aligns[next_rand() % ARRAY_SIZE(aligns)];
+	return aligns[xorshift64(&rng) % ARRAY_SIZE(aligns)];
 }
 
 static phys_addr_t random_limit(void)
 {
 	static const phys_addr_t limits[] = { PMM_LIMIT_NONE, PMM_LIMIT_NONE, PMM_LIMIT_4GIB,
 					      PMM_LIMIT_16MIB, MIB(3) + 0x123 };
-	return limits[next_rand() % ARRAY_SIZE(limits)];
+	return limits[xorshift64(&rng) % ARRAY_SIZE(limits)];
 }
 
 static void run_differential(const struct memmap_range *r, size_t n, phys_addr_t floor,
@@ -1038,11 +1032,11 @@ static void run_differential(const struct memmap_range *r, size_t n, phys_addr_t
 	d.full_compare = full;
 	/* A few reservations first, as boot does. */
 	for (int i = 0; i < 4; i++) {
-		phys_addr_t s = r[next_rand() % n].start + (next_rand() % 64) * 0x800;
-		cr_assert(pmm_diff_reserve(&d, s, s + 1 + next_rand() % MIB(1)), "%s", d.why);
+		phys_addr_t s = r[xorshift64(&rng) % n].start + (xorshift64(&rng) % 64) * 0x800;
+		cr_assert(pmm_diff_reserve(&d, s, s + 1 + xorshift64(&rng) % MIB(1)), "%s", d.why);
 	}
 	for (int op = 0; op < ops; op++) {
-		uint64_t kind = next_rand() % 16;
+		uint64_t kind = xorshift64(&rng) % 16;
 		bool ok;
 		if (kind < 6)
 			ok = pmm_diff_alloc(&d, kind < 3 ? 1 : random_size(), random_align(),
@@ -1050,17 +1044,17 @@ static void run_differential(const struct memmap_range *r, size_t n, phys_addr_t
 		else if (kind < 8)
 			ok = pmm_diff_alloc_ptr(&d, random_size());
 		else if (kind < 14)
-			ok = pmm_diff_free(&d, (size_t)next_rand());
+			ok = pmm_diff_free(&d, (size_t)xorshift64(&rng));
 		else if (kind < 15) {
 			/* Any address: a run start, a body, a free or reserved frame, junk. */
-			const struct memmap_range *rr = &r[next_rand() % n];
-			phys_addr_t a = rr->start + (next_rand() % ((rr->end - rr->start) / FRAME + 2)) * FRAME;
-			if (next_rand() % 8 == 0)
+			const struct memmap_range *rr = &r[xorshift64(&rng) % n];
+			phys_addr_t a = rr->start + (xorshift64(&rng) % ((rr->end - rr->start) / FRAME + 2)) * FRAME;
+			if (xorshift64(&rng) % 8 == 0)
 				a += 8;
 			ok = pmm_diff_free_any(&d, a);
 		} else {
-			phys_addr_t s = r[next_rand() % n].start + (next_rand() % 256) * FRAME;
-			ok = pmm_diff_reserve(&d, s, s + (next_rand() % 4) * FRAME);
+			phys_addr_t s = r[xorshift64(&rng) % n].start + (xorshift64(&rng) % 256) * FRAME;
+			ok = pmm_diff_reserve(&d, s, s + (xorshift64(&rng) % 4) * FRAME);
 		}
 		cr_assert(ok, "op %d (seed %llu): %s", op, ULL(seed), d.why);
 	}
@@ -1119,24 +1113,24 @@ static void run_spread(size_t frames, int ops, uint64_t seed, bool full)
 	cr_assert(pmm_diff_init(&d, &r, 1, 0), "%s", d.why);
 	d.full_compare = full;
 	for (int i = 0; i < 24; i++) {
-		phys_addr_t s = AT(next_rand() % frames);
-		cr_assert(pmm_diff_reserve(&d, s, s + (1 + next_rand() % 2000) * FRAME), "%s", d.why);
+		phys_addr_t s = AT(xorshift64(&rng) % frames);
+		cr_assert(pmm_diff_reserve(&d, s, s + (1 + xorshift64(&rng) % 2000) * FRAME), "%s", d.why);
 	}
 	for (int op = 0; op < ops; op++) {
-		uint64_t kind = next_rand() % 16;
-		size_t n = kind % 4 == 0 ? 1 : next_rand() % 8 == 0 ? 1 + next_rand() % 5000 : random_size();
-		phys_addr_t min = AT(next_rand() % frames);
+		uint64_t kind = xorshift64(&rng) % 16;
+		size_t n = kind % 4 == 0 ? 1 : xorshift64(&rng) % 8 == 0 ? 1 + xorshift64(&rng) % 5000 : random_size();
+		phys_addr_t min = AT(xorshift64(&rng) % frames);
 		bool ok;
 		if (kind < 5)
 			ok = pmm_diff_alloc_range(&d, n, random_align(), min, PMM_LIMIT_NONE);
 		else if (kind < 8)
 			ok = pmm_diff_alloc(&d, n, kind == 5 ? random_align() : 0, PMM_LIMIT_NONE);
 		else if (kind < 14)
-			ok = pmm_diff_free(&d, (size_t)next_rand());
+			ok = pmm_diff_free(&d, (size_t)xorshift64(&rng));
 		else if (kind < 15)
-			ok = pmm_diff_free_any(&d, AT(next_rand() % (frames + 1)));
+			ok = pmm_diff_free_any(&d, AT(xorshift64(&rng) % (frames + 1)));
 		else
-			ok = pmm_diff_reserve(&d, min, min + (next_rand() % 8) * FRAME);
+			ok = pmm_diff_reserve(&d, min, min + (xorshift64(&rng) % 8) * FRAME);
 		cr_assert(ok, "%zu frames, op %d (seed %llu): %s", frames, op, ULL(seed), d.why);
 	}
 	while (d.live_count)
@@ -1178,9 +1172,9 @@ Test(pmm_differential, fuzz_scenarios_from_seeds_and_random_bytes)
 	}
 	rng = 0x243f6a8885a308d3ull;
 	for (int iter = 0; iter < 300; iter++) {
-		size_t size = 8 + next_rand() % 600;
+		size_t size = 8 + xorshift64(&rng) % 600;
 		for (size_t i = 0; i < size; i++)
-			data[i] = (uint8_t)next_rand();
+			data[i] = (uint8_t)xorshift64(&rng);
 		cr_assert(pmm_diff_run_bytes(data, size, why, sizeof(why)), "random input %d: %s",
 			  iter, why);
 	}
