@@ -265,12 +265,19 @@ PSE36_PROOF := pattern written and read back at phys 0x1[0-9a-f]{8} through a 4 
 MB2_PROOF := ^boot: loader "GRUB [^"]*", Multiboot2 info at 0x
 # And once with the release heap, whose boot line names no debug header.
 RELEASE_PROOF := ^kheap: .*, 0-byte block headers$$
+# On a CPU without PSE the VMM maps with 4 KiB pages only and refuses 4 MiB
+# ones; the tests assert that, and the boot log must show CR4.PSE left off.
+NO_PSE_PROOF := ^vmm: paging on \(CR0\.PG, CR0\.WP, CR4\.PGE\)
+# A CPU older than i686 (no CMOV) is refused before any C runs, by name.
+PRE_I686_REFUSAL := ^MioOS-C needs an i686 .* no CMOV
 kernel-test: $(ISO_TEST) $(ISO_TEST_MB2) $(ISO_TEST_RELEASE)
 	@KLD=$(KLD) tools/check-portable.sh $(patsubst %,$(B)/kernel/%.o,$(PORTABLE_SRCS))
 	@set -e; for m in $(KTEST_MEMS); do tools/run-ktests.sh $(ISO_TEST) $$m; done
 	@KTEST_EXPECT='$(PSE36_PROOF)' tools/run-ktests.sh $(ISO_TEST) 5G -cpu qemu32,+pse36
 	@KTEST_NAME=multiboot2 KTEST_EXPECT='$(MB2_PROOF)' tools/run-ktests.sh $(ISO_TEST_MB2) 5G
 	@KTEST_NAME=release-heap KTEST_EXPECT='$(RELEASE_PROOF)' tools/run-ktests.sh $(ISO_TEST_RELEASE) 128M
+	@KTEST_EXPECT='$(NO_PSE_PROOF)' tools/run-ktests.sh $(ISO_TEST) 128M -cpu qemu32,-pse
+	@KTEST_REFUSE='$(PRE_I686_REFUSAL)' tools/run-ktests.sh $(ISO_TEST) 32M -cpu pentium
 
 console-test: $(ISO_RUN) $(CONSOLE_DRIVER)
 	@$(CONSOLE_DRIVER) tests/console/session.txt -- qemu-system-i386 \

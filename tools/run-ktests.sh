@@ -6,6 +6,10 @@
 # set, has a line matching that extended regex: proof a boot-specific path ran). Anything else fails: the
 # fail code (35: a test failed or the kernel panicked), 0 (a triple fault
 # resets the machine, and -no-reboot turns that into exit 0), or the timeout.
+#
+# With KTEST_REFUSE=regex the boot must instead be refused: QEMU exits with
+# the fail code (35), the log has a line matching the regex, and no test ran
+# and no exception was reported (a CPU the kernel cannot run on).
 set -uo pipefail
 
 iso=$1 mem=$2
@@ -29,7 +33,22 @@ elapsed=$((elapsed_ms / 1000)).$(printf '%03d' $((elapsed_ms % 1000)))
 summary=$(tr -d '\r' <"$log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
 
 verdict=
+if [ -n "${KTEST_REFUSE:-}" ]; then
+	refusal=$(tr -d '\r' <"$log" | grep -E "$KTEST_REFUSE" | head -n 1)
+	if [ "$status" != 35 ]; then
+		verdict="expected a refusal (exit 35), QEMU exited with status $status"
+	elif [ -z "$refusal" ]; then
+		verdict="exit 35, but the log has no line matching '$KTEST_REFUSE'"
+	elif [ -n "$summary" ] || tr -d '\r' <"$log" | grep -E '^EXCEPTION' >/dev/null; then
+		verdict="the log shows tests or an exception after all"
+	else
+		printf 'ktest %-28s refused: %s (%ss)\n' "$label:" "$refusal" "$elapsed"
+		exit 0
+	fi
+	status=refused # the verdict is set: skip the cases below
+fi
 case $status in
+refused) ;;
 33) if [[ $summary =~ ^([0-9]+)\ passed,\ 0\ failed$ ]] && ((BASH_REMATCH[1] > 0)); then
 	verdict=pass
 	# Not grep -q: it would stop reading early and, under pipefail, tr's SIGPIPE

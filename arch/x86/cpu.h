@@ -85,7 +85,7 @@ struct cpu_info {
 	bool pse36;  /* 4 MiB pages may point above 4 GiB */
 };
 
-/* Fills info from CPUID. Every CPU this kernel runs on (i686+) has CPUID. */
+/* Fills info from CPUID, which boot.S has made sure exists (it refuses CPUs before i686). */
 void cpu_identify(struct cpu_info *info);
 
 /* The features detected at boot (filled in by kmain before anything uses them). */
