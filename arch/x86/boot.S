@@ -130,6 +130,11 @@ cpu_refused:
 	mov $COM1 + 2, %dx
 	mov $0xc7, %al
 	out %al, %dx
+	/* Clear the 80x25 text screen (the loader's words stay on COM1's log). */
+	mov $VGA_TEXT, %edi
+	mov $0x0720, %eax       /* a blank, grey on black */
+	mov $80 * 25, %ecx
+	rep stosw
 	mov $VGA_TEXT, %edi
 1:	movzbl (%esi), %eax
 	test %eax, %eax
