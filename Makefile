@@ -22,7 +22,7 @@ KERNEL_PHYS_BASE ?= 0x100000  # where GRUB loads the kernel
 KHEAP_OFFSET     ?= 0x100000  # the heap starts at KERNEL_PHYS_BASE + KHEAP_OFFSET
 KHEAP_SIZE       ?= 0x300000  # 3 MiB
 KHEAP_DEBUG      ?= 1         # the heap's red zones and poison in the kernel make run and the tests boot
-KTEST_MEMS       ?= 32M 128M 3G 5G
+KTEST_MEMS       ?= 6M 32M 128M 3G 5G
 FUZZ_SECONDS     ?= 60
 
 B := build
@@ -270,6 +270,10 @@ RELEASE_PROOF := ^kheap: .*, 0-byte block headers$$
 NO_PSE_PROOF := ^vmm: paging on \(CR0\.PG, CR0\.WP, CR4\.PGE\)
 # A CPU older than i686 (no CMOV) is refused before any C runs, by name.
 PRE_I686_REFUSAL := ^MioOS-C needs an i686 .* no CMOV
+# A machine whose RAM ends inside the heap's range is refused at boot, naming
+# it: 4 MiB of RAM, when the heap reaches past 4 MiB (it does by default).
+HEAP_END := $(shell printf '%d' $$(( $(KERNEL_PHYS_BASE) + $(KHEAP_OFFSET) + $(KHEAP_SIZE) )))
+SMALL_RAM_REFUSAL := ^PANIC: kheap: heap \[0x[0-9a-f]+-0x[0-9a-f]+\) is not inside available RAM
 kernel-test: $(ISO_TEST) $(ISO_TEST_MB2) $(ISO_TEST_RELEASE)
 	@KLD=$(KLD) tools/check-portable.sh $(patsubst %,$(B)/kernel/%.o,$(PORTABLE_SRCS))
 	@set -e; for m in $(KTEST_MEMS); do tools/run-ktests.sh $(ISO_TEST) $$m; done
@@ -278,6 +282,8 @@ kernel-test: $(ISO_TEST) $(ISO_TEST_MB2) $(ISO_TEST_RELEASE)
 	@KTEST_NAME=release-heap KTEST_EXPECT='$(RELEASE_PROOF)' tools/run-ktests.sh $(ISO_TEST_RELEASE) 128M
 	@KTEST_EXPECT='$(NO_PSE_PROOF)' tools/run-ktests.sh $(ISO_TEST) 128M -cpu qemu32,-pse
 	@KTEST_REFUSE='$(PRE_I686_REFUSAL)' tools/run-ktests.sh $(ISO_TEST) 32M -cpu pentium
+	@if [ $(HEAP_END) -gt $$((4 << 20)) ]; then \
+		KTEST_REFUSE='$(SMALL_RAM_REFUSAL)' tools/run-ktests.sh $(ISO_TEST) 4M; fi
 
 console-test: $(ISO_RUN) $(CONSOLE_DRIVER)
 	@$(CONSOLE_DRIVER) tests/console/session.txt -- qemu-system-i386 \
