@@ -22,8 +22,13 @@ KERNEL_PHYS_BASE ?= 0x100000  # where GRUB loads the kernel
 KHEAP_OFFSET     ?= 0x100000  # the heap starts at KERNEL_PHYS_BASE + KHEAP_OFFSET
 KHEAP_SIZE       ?= 0x300000  # 3 MiB
 KHEAP_DEBUG      ?= 1         # the heap's red zones and poison in the kernel make run and the tests boot
-KTEST_MEMS       ?= 6M 32M 128M 3G 5G
+KTEST_MEMS       ?= $(SMALLEST_RAM) 32M 128M 3G 5G
 FUZZ_SECONDS     ?= 60
+
+# Where the heap ends, and the least RAM the kernel runs in: a MiB past it
+# for the PMM's metadata and some frames (6M with the defaults).
+HEAP_END := $(shell printf '%d' $$(( $(KERNEL_PHYS_BASE) + $(KHEAP_OFFSET) + $(KHEAP_SIZE) )))
+SMALLEST_RAM := $(shell echo $$(( ($(HEAP_END) + (2 << 20) - 1) >> 20 )))M
 
 B := build
 # Quiet by default; `make V=1` shows every command.
@@ -272,7 +277,6 @@ NO_PSE_PROOF := ^vmm: paging on \(CR0\.PG, CR0\.WP, CR4\.PGE\)
 PRE_I686_REFUSAL := ^MioOS-C needs an i686 .* no CMOV
 # A machine whose RAM ends inside the heap's range is refused at boot, naming
 # it: 4 MiB of RAM, when the heap reaches past 4 MiB (it does by default).
-HEAP_END := $(shell printf '%d' $$(( $(KERNEL_PHYS_BASE) + $(KHEAP_OFFSET) + $(KHEAP_SIZE) )))
 SMALL_RAM_REFUSAL := ^PANIC: kheap: heap \[0x[0-9a-f]+-0x[0-9a-f]+\) is not inside available RAM
 kernel-test: $(ISO_TEST) $(ISO_TEST_MB2) $(ISO_TEST_RELEASE)
 	@KLD=$(KLD) tools/check-portable.sh $(patsubst %,$(B)/kernel/%.o,$(PORTABLE_SRCS))
