@@ -878,6 +878,36 @@ static inline uint32_t granules_left(uintptr_t meta, uintptr_t end)
 	return arena >= end ? 0 : (uint32_t)MIN((end - arena) / HEAP_GRANULE, (uintptr_t)MAX_GRANULES);
 }
 
+/*
+ * The most granules n whose metadata, laid out from meta, leaves room for
+ * them before end: fits(n) is granules_left(layout(n)) >= n. The metadata
+ * grows with n, so fits() holds up to the answer and fails above it, and a
+ * binary search finds it: lo fits (the metadata for the bound without any
+ * metadata leaves lo granules, and lo's own metadata is no larger), and
+ * nothing above what lo's metadata leaves can fit. Earlier code stepped up
+ * from lo to what n + 1's metadata left, which may not fit its own larger
+ * metadata: the arena ran up to 448 bytes past the region (8 MiB, 16 MiB).
+ */
+static uint32_t arena_granules(uintptr_t meta, uintptr_t end)
+{
+	uint32_t lo = granules_left(layout(NULL, meta, granules_left(meta, end)), end);
+	uint32_t hi = granules_left(layout(NULL, meta, lo), end);
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo + 1) / 2;
+		if (granules_left(layout(NULL, meta, mid), end) >= mid)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+size_t heap_metadata_bytes_for(const void *base, uint32_t granules)
+{
+	uintptr_t meta = ALIGN_UP((uintptr_t)base, (uintptr_t)64) + sizeof(struct heap);
+	return arena_after(layout(NULL, meta, granules)) - (uintptr_t)base;
+}
+
 struct heap *heap_init(void *base, size_t size)
 {
 	uintptr_t start = ALIGN_UP((uintptr_t)base, (uintptr_t)64);
@@ -886,18 +916,7 @@ struct heap *heap_init(void *base, size_t size)
 		return NULL;
 	uintptr_t meta = start + sizeof(struct heap);
 
-	/*
-	 * The most granules whose metadata leaves room for them: metadata for a
-	 * bound on the arena leaves n granules; metadata for n leaves at least
-	 * n, maybe more, so a few rounds up from there find the fixed point.
-	 */
-	uint32_t n = granules_left(layout(NULL, meta, granules_left(meta, end)), end);
-	for (int round = 0; round < 4; round++) {
-		uint32_t more = granules_left(layout(NULL, meta, n + 1), end);
-		if (more <= n)
-			break;
-		n = more; /* layout(n + 1) <= layout(more) fits more granules */
-	}
+	uint32_t n = arena_granules(meta, end);
 	if (n < MIN_GRANULES)
 		return NULL;
 

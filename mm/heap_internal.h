@@ -78,4 +78,11 @@ struct heap {
 	size_t metadata_bytes;
 };
 
+/*
+ * The bytes from base to the first granule of a heap of `granules` granules
+ * built at base: what heap_init() lays out. The tests use it to prove
+ * heap_init() picks the largest arena that fits its region.
+ */
+size_t heap_metadata_bytes_for(const void *base, uint32_t granules);
+
 #endif

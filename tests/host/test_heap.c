@@ -94,6 +94,37 @@ Test(heap_init, accepts_any_base_alignment_and_stays_inside_the_region)
 	}
 }
 
+/*
+ * For regions of every size from 4 KiB to 1 MiB (geometric steps, odd
+ * sizes and bases among them): the arena ends inside the region, and it is
+ * the largest that does: one more granule, with the metadata it would need,
+ * would not fit. (heap_init once stepped to an arena its own metadata did
+ * not leave room for, and ran up to 177 bytes past regions of this range;
+ * the debug build's poison fill then wrote there, which ASan reports.)
+ */
+Test(heap_init, takes_the_largest_arena_that_fits_inside_the_region)
+{
+	size_t sizes = 0;
+	for (size_t size = 4096; size <= REGION_BYTES - 64; size += size / 23 + 7, sizes++) {
+		size_t shift = sizes % 61;
+		uint8_t *base = region + shift;
+		size = MIN(size, REGION_BYTES - shift);
+		struct heap *h = heap_init(base, size);
+		cr_assert_not_null(h, "heap_init(%zu bytes)", size);
+		struct heap_stats st = stats_of(h);
+		uint32_t n = (uint32_t)(st.arena_bytes / HEAP_GRANULE);
+		cr_assert_eq(st.metadata_bytes, heap_metadata_bytes_for(base, n));
+		cr_assert_eq(st.arena, base + st.metadata_bytes);
+		cr_assert(st.metadata_bytes + st.arena_bytes <= size,
+			  "%zu-byte region: the arena ends %zu bytes past it", size,
+			  st.metadata_bytes + st.arena_bytes - size);
+		cr_assert(heap_metadata_bytes_for(base, n + 1) + (size_t)(n + 1) * HEAP_GRANULE > size,
+			  "%zu-byte region: room for %u granules, not only %u", size, n + 1, n);
+		heap_check(h);
+	}
+	cr_assert_gt(sizes, 100);
+}
+
 Test(heap_init, a_fresh_heap_is_one_free_block)
 {
 	struct heap *h = new_heap(REGION_BYTES);
@@ -1005,6 +1036,7 @@ Test(differential, nine_mib_heap_with_huge_blocks)
 #define heap_check(...) portable_heap_check(__VA_ARGS__)
 #define heap_dump(...) portable_heap_dump(__VA_ARGS__)
 #define heap_walk(...) portable_heap_walk(__VA_ARGS__)
+#define heap_metadata_bytes_for(...) portable_heap_metadata_bytes_for(__VA_ARGS__)
 struct heap *heap_init(void *base, size_t size);
 void *heap_alloc(struct heap *h, size_t size);
 void *heap_calloc(struct heap *h, size_t num, size_t size);
@@ -1016,6 +1048,7 @@ void heap_stats(const struct heap *h, struct heap_stats *out);
 void heap_check(const struct heap *h);
 void heap_dump(const struct heap *h);
 void heap_walk(const struct heap *h, heap_block_fn fn, void *arg);
+size_t heap_metadata_bytes_for(const void *base, uint32_t granules);
 #include "mm/heap.c"
 #undef heap_init
 #undef heap_alloc
@@ -1028,6 +1061,7 @@ void heap_walk(const struct heap *h, heap_block_fn fn, void *arg);
 #undef heap_check
 #undef heap_dump
 #undef heap_walk
+#undef heap_metadata_bytes_for
 
 static void *portable_op(struct heap *h, unsigned op, void *p, size_t size, size_t arg)
 {
