@@ -22,6 +22,14 @@
 #define GIB(x) ((phys_addr_t)(x) << 30)
 #define FRAME ((phys_addr_t)PAGE_SIZE)
 #define ULL(x) ((unsigned long long)(x))
+/*
+ * The boot these tests model: the default layout as GRUB placed it
+ * (PLATFORM.md), whatever KERNEL_PHYS_BASE, KHEAP_OFFSET and KHEAP_SIZE this
+ * build was given; the kernel tests check the configured one on real boots.
+ */
+#define BOOT_KERNEL_BASE ((phys_addr_t)0x100000)
+#define BOOT_HEAP_START ((phys_addr_t)0x200000)
+#define BOOT_HEAP_SIZE ((phys_addr_t)0x300000)
 
 /* A PMM over a list of usable ranges, metadata from malloc. */
 struct fx {
@@ -76,8 +84,8 @@ struct boot_reservation {
 	const char *what;
 };
 static const struct boot_reservation boot_reservations[] = {
-	{ KERNEL_PHYS_BASE, KERNEL_PHYS_BASE + 0xc000, "kernel image" },
-	{ KERNEL_PHYS_BASE + KHEAP_OFFSET, KERNEL_PHYS_BASE + KHEAP_OFFSET + KHEAP_SIZE, "heap" },
+	{ BOOT_KERNEL_BASE, BOOT_KERNEL_BASE + 0xc000, "kernel image" },
+	{ BOOT_HEAP_START, BOOT_HEAP_START + BOOT_HEAP_SIZE, "heap" },
 	{ 0x10000, 0x10058, "multiboot info" },
 	{ 0x119000, 0x11b076, "module" },
 	{ 0x11b080, 0x11b08c, "module name" },
@@ -93,7 +101,7 @@ static void reserve_boot(struct fx *f)
 
 static bool overlaps_boot_data(phys_addr_t a, phys_addr_t b)
 {
-	if (a < KERNEL_PHYS_BASE)
+	if (a < BOOT_KERNEL_BASE)
 		return true;
 	for (size_t i = 0; i < ARRAY_SIZE(boot_reservations); i++)
 		if (a < boot_reservations[i].end && boot_reservations[i].start < b)
@@ -113,7 +121,7 @@ static void exhaust_qemu_map(const struct qemu_map *map, uint64_t expect_total,
 			     uint64_t expect_high)
 {
 	struct fx f;
-	fx_map(&f, map, KERNEL_PHYS_BASE);
+	fx_map(&f, map, BOOT_KERNEL_BASE);
 	reserve_boot(&f);
 	struct pmm_stats start = stats_of(&f.pmm);
 	cr_assert_eq(start.total, expect_total, "%s: %llu frames", map->name, ULL(start.total));
@@ -177,11 +185,11 @@ Test(pmm, qemu_x86_64_map_with_the_0xfd00000000_hole)
 Test(pmm, regions_are_the_low_one_from_the_kernel_base_and_the_high_one_from_4gib)
 {
 	struct fx f;
-	fx_map(&f, &qemu_map_5g, KERNEL_PHYS_BASE);
+	fx_map(&f, &qemu_map_5g, BOOT_KERNEL_BASE);
 	struct pmm_region_stats rs[4];
 	struct pmm_stats total;
 	cr_assert_eq(pmm_stats(&f.pmm, &total, rs, 4), 2);
-	cr_assert(rs[0].start == KERNEL_PHYS_BASE && rs[0].end == 0xbffe0000);
+	cr_assert(rs[0].start == BOOT_KERNEL_BASE && rs[0].end == 0xbffe0000);
 	cr_assert(rs[1].start == GIB(4) && rs[1].end == GIB(6));
 	cr_assert_eq(rs[1].stats.total, GIB(2) / FRAME);
 	cr_assert_eq(total.total, rs[0].stats.total + rs[1].stats.total);
@@ -198,7 +206,7 @@ Test(pmm, metadata_stays_small)
 	for (size_t i = 0; i < ARRAY_SIZE(maps); i++) {
 		struct memmap_range r[8];
 		int n = memmap_usable(maps[i]->entries, maps[i]->count, r, 8);
-		size_t size = pmm_metadata_size(r, (size_t)n, KERNEL_PHYS_BASE);
+		size_t size = pmm_metadata_size(r, (size_t)n, BOOT_KERNEL_BASE);
 		cr_log_info("metadata for %s: %zu bytes", maps[i]->name, size);
 		cr_assert(size <= at_most[i], "%s: %zu bytes of metadata", maps[i]->name, size);
 		cr_assert(size % 8 == 0);
@@ -318,13 +326,13 @@ Test(pmm, void_pointer_api_serves_only_below_4gib)
 Test(pmm, aligned_4mib_run_of_1024_frames)
 {
 	struct fx f;
-	fx_map(&f, &qemu_map_5g, KERNEL_PHYS_BASE);
+	fx_map(&f, &qemu_map_5g, BOOT_KERNEL_BASE);
 	reserve_boot(&f);
 	phys_addr_t a, b, hi;
 	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1024, MIB(4), PMM_LIMIT_4GIB, &a), 0);
 	cr_assert_eq(a, MIB(8), "the heap ends at 5 MiB, so 4-8 MiB is not free: 0x%llx", ULL(a));
 	/* A single frame still comes from the lowest hole, below the aligned run. */
-	cr_assert_eq(phys_of(pmm_alloc(&f.pmm, 1)), KERNEL_PHYS_BASE + 0xc000);
+	cr_assert_eq(phys_of(pmm_alloc(&f.pmm, 1)), BOOT_KERNEL_BASE + 0xc000);
 	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1024, MIB(4), PMM_LIMIT_4GIB, &b), 0);
 	cr_assert_eq(b, MIB(12));
 	/* Above 4 GiB for 4 MiB pages with PSE-36: limit the low region away by exhausting it. */
@@ -366,7 +374,7 @@ Test(pmm, alignment_skips_misaligned_free_runs)
 Test(pmm, lower_bound_reaches_above_4gib_first)
 {
 	struct fx f;
-	fx_map(&f, &qemu_map_5g, KERNEL_PHYS_BASE);
+	fx_map(&f, &qemu_map_5g, BOOT_KERNEL_BASE);
 	reserve_boot(&f);
 	phys_addr_t a, b;
 	/* With plenty free below, min = 4 GiB still goes straight to the high region. */
@@ -387,7 +395,7 @@ Test(pmm, lower_bound_reaches_above_4gib_first)
 	cr_assert_eq(pmm_alloc_phys_range(&f.pmm, 0, 0, GIB(4), PMM_LIMIT_NONE, &b), -MIO_EINVAL);
 	/* The low region is untouched by all of this: the plain call still starts low. */
 	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 0, PMM_LIMIT_NONE, &b), 0);
-	cr_assert_eq(b, KERNEL_PHYS_BASE + 0xc000);
+	cr_assert_eq(b, BOOT_KERNEL_BASE + 0xc000);
 	pmm_check(&f.pmm);
 	fx_done(&f);
 }
@@ -587,7 +595,7 @@ Test(pmm, walk_runs_tiles_every_region_in_order)
 Test(pmm, upper_limit_below_16mib)
 {
 	struct fx f;
-	fx_map(&f, &qemu_map_128m, KERNEL_PHYS_BASE);
+	fx_map(&f, &qemu_map_128m, BOOT_KERNEL_BASE);
 	reserve_boot(&f);
 	size_t count = 0;
 	phys_addr_t a;
@@ -596,7 +604,7 @@ Test(pmm, upper_limit_below_16mib)
 		count++;
 	}
 	/* 1..16 MiB minus the kernel image, the module and the heap. */
-	cr_assert_eq(count, (MIB(15) - 0xc000 - 0x3000 - KHEAP_SIZE) / FRAME);
+	cr_assert_eq(count, (MIB(15) - 0xc000 - 0x3000 - BOOT_HEAP_SIZE) / FRAME);
 	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 0, PMM_LIMIT_16MIB, &a), -MIO_ENOMEM);
 	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 0, PMM_LIMIT_4GIB, &a), 0);
 	cr_assert_eq(a, MIB(16));
@@ -819,12 +827,12 @@ Test(pmm, map_without_usable_memory_above_the_kernel_panics_at_init)
 	struct memmap_range r[4];
 	int n = memmap_usable(raw, 2, r, 4);
 	cr_assert_eq(n, 1);
-	cr_assert(HOST_PANICS(pmm_metadata_size(r, (size_t)n, KERNEL_PHYS_BASE)));
+	cr_assert(HOST_PANICS(pmm_metadata_size(r, (size_t)n, BOOT_KERNEL_BASE)));
 	cr_assert(strstr(host_panic_message, "no usable memory above 0x100000"), "%s",
 		  host_panic_message);
 	static uint64_t meta[64];
 	struct pmm pmm;
-	cr_assert(HOST_PANICS(pmm_init(&pmm, r, (size_t)n, KERNEL_PHYS_BASE, meta, sizeof(meta))));
+	cr_assert(HOST_PANICS(pmm_init(&pmm, r, (size_t)n, BOOT_KERNEL_BASE, meta, sizeof(meta))));
 	cr_assert(strstr(host_panic_message, "no usable memory above 0x100000"));
 	cr_assert(HOST_PANICS(pmm_init(&pmm, r, 0, 0, meta, sizeof(meta))), "an empty map too");
 }
@@ -851,9 +859,9 @@ Test(pmm, init_rejects_bad_metadata_and_bad_ranges)
 Test(pmm, kernel_api_wraps_kernel_pmm)
 {
 	struct memmap_range r[] = { R(MIB(1), MIB(4)) };
-	size_t need = pmm_metadata_size(r, 1, KERNEL_PHYS_BASE);
+	size_t need = pmm_metadata_size(r, 1, BOOT_KERNEL_BASE);
 	void *meta = malloc(need);
-	pmm_init(&kernel_pmm, r, 1, KERNEL_PHYS_BASE, meta, need);
+	pmm_init(&kernel_pmm, r, 1, BOOT_KERNEL_BASE, meta, need);
 	void *a = pmm_alloc_frame(2), *b = pmm_alloc_frame(1);
 	cr_assert(phys_of(a) == MIB(1) && phys_of(b) == MIB(1) + 2 * FRAME);
 	cr_assert_eq(pmm_alloc_frame(0), NULL);
@@ -1071,7 +1079,7 @@ Test(pmm_differential, small_map_every_frame_compared)
 {
 	struct memmap_range r[] = { R(0x0, 0x9f000), R(MIB(1), MIB(1) + 3000 * FRAME) };
 	for (uint64_t seed = 1; seed <= 6; seed++)
-		run_differential(r, 2, KERNEL_PHYS_BASE, 1500, seed, true);
+		run_differential(r, 2, BOOT_KERNEL_BASE, 1500, seed, true);
 }
 
 Test(pmm_differential, ranges_touching_at_4gib_and_above)
@@ -1087,7 +1095,7 @@ Test(pmm_differential, qemu_128m_map)
 {
 	struct memmap_range r[4];
 	int n = memmap_usable(qemu_map_128m.entries, qemu_map_128m.count, r, 4);
-	run_differential(r, (size_t)n, KERNEL_PHYS_BASE, 3000, 99, false);
+	run_differential(r, (size_t)n, BOOT_KERNEL_BASE, 3000, 99, false);
 }
 
 Test(pmm_differential, many_tiny_regions)
