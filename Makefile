@@ -289,8 +289,13 @@ kernel-test: $(ISO_TEST) $(ISO_TEST_MB2) $(ISO_TEST_RELEASE)
 	@if [ $(HEAP_END) -gt $$((4 << 20)) ]; then \
 		KTEST_REFUSE='$(SMALL_RAM_REFUSAL)' tools/run-ktests.sh $(ISO_TEST) 4M; fi
 
+# The layout the console's answers name, as the session expects it printed.
+CONSOLE_LAYOUT := $(shell b=$$(( $(KERNEL_PHYS_BASE) )); h=$$(( b + $(KHEAP_OFFSET) )); \
+	printf -- '-D KERNEL_BASE=0x%x -D KERNEL_BASE_9=0x%09x -D KERNEL_BASE_16=%016x ' $$b $$b $$b; \
+	printf -- '-D HEAP_START=0x%x -D HEAP_END=0x%x ' $$h $$(( h + $(KHEAP_SIZE) )); \
+	printf -- '-D FRAMES_128M=%d' $$(( (0x7fe0000 - b) / 4096 )))
 console-test: $(ISO_RUN) $(CONSOLE_DRIVER)
-	@$(CONSOLE_DRIVER) tests/console/session.txt -- qemu-system-i386 \
+	@$(CONSOLE_DRIVER) $(CONSOLE_LAYOUT) tests/console/session.txt -- qemu-system-i386 \
 		-cdrom $(ISO_RUN) -boot d $(QEMU_RUN_FLAGS) -monitor none -serial stdio
 
 MKSVG := $(B)/tools/mksvg

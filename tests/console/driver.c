@@ -2,7 +2,10 @@
  * Drives the kernel's serial console from the host, the way a person would,
  * and checks its answers.
  *
- *   driver SCRIPT -- qemu-system-i386 ARGS... -serial stdio ...
+ *   driver [-D NAME=VALUE]... SCRIPT -- qemu-system-i386 ARGS... -serial stdio ...
+ *
+ * -D defines ${NAME} before the script starts: the build's memory layout,
+ * which the kernel's answers name (the Makefile passes it).
  *
  * The driver starts QEMU with the serial port on a pair of pipes, waits for
  * the "mio> " prompt, then follows SCRIPT line by line:
@@ -240,10 +243,28 @@ static void expect_exit(int status_wanted)
 		     WIFEXITED(status) ? WEXITSTATUS(status) : -1, status_wanted);
 }
 
+static bool define_var(const char *def)
+{
+	const char *eq = strchr(def, '=');
+	if (!eq || eq == def || (size_t)(eq - def) >= sizeof(vars[0].name) ||
+	    strlen(eq + 1) >= sizeof(vars[0].value) || nvars == VARS_MAX)
+		return false;
+	snprintf(vars[nvars].name, sizeof(vars[nvars].name), "%.*s", (int)(eq - def), def);
+	snprintf(vars[nvars].value, sizeof(vars[nvars].value), "%s", eq + 1);
+	nvars++;
+	return true;
+}
+
 int main(int argc, char **argv)
 {
+	for (; argc > 2 && strcmp(argv[1], "-D") == 0; argc -= 2, argv += 2) {
+		if (!define_var(argv[2])) {
+			fprintf(stderr, "%s: -D wants NAME=VALUE, not '%s'\n", argv[0], argv[2]);
+			return 2;
+		}
+	}
 	if (argc < 4 || strcmp(argv[2], "--") != 0) {
-		fprintf(stderr, "usage: %s SCRIPT -- QEMU-COMMAND...\n", argv[0]);
+		fprintf(stderr, "usage: %s [-D NAME=VALUE]... SCRIPT -- QEMU-COMMAND...\n", argv[0]);
 		return 2;
 	}
 	transcript = getenv("CONSOLE_TRANSCRIPT") && *getenv("CONSOLE_TRANSCRIPT") == '1';
