@@ -182,32 +182,39 @@ KTEST(kheap_placement_accepts_the_real_boot)
 	KT_EXPECT_EQ(run_catching(check_fake, &pl, &rec), TRAP_NONE);
 }
 
+/*
+ * Synthetic maps around a 3 MiB heap at the configured start (clear of the
+ * real kernel image, whatever the layout), each with one fault.
+ */
 KTEST(kheap_placement_panics_outside_ram_or_over_loader_data)
 {
+	const phys_addr_t at = KHEAP_PHYS_START, size = 0x300000;
 	struct trap_record rec;
+	char ram_end[24];
 
-	fake_map(0x400000); /* 4 MiB of RAM: a heap at 2-5 MiB runs off its end */
-	KT_EXPECT_EQ(try_placement(0x200000, 0x300000, &rec), TRAP_PANIC);
+	fake_map(at + 0x200000); /* RAM ends two thirds of the way through the heap */
+	KT_EXPECT_EQ(try_placement(at, size, &rec), TRAP_PANIC);
 	KT_EXPECT(strstr(rec.message, "is not inside available RAM") != NULL);
-	KT_EXPECT(strstr(rec.message, "0x400000") != NULL);
+	ksnprintf(ram_end, sizeof(ram_end), "0x%llx", (unsigned long long)(at + 0x200000));
+	KT_EXPECT(strstr(rec.message, ram_end) != NULL);
 
-	fake_map(0x8000000); /* a reserved hole inside otherwise available RAM */
-	fake.mmap[fake.mmap_count++] = (struct boot_mmap_entry){ 0x300000, 0x1000, MEMMAP_RESERVED };
-	KT_EXPECT_EQ(try_placement(0x200000, 0x300000, &rec), TRAP_PANIC);
+	fake_map(at + 0x8000000); /* a reserved hole inside otherwise available RAM */
+	fake.mmap[fake.mmap_count++] = (struct boot_mmap_entry){ at + 0x100000, 0x1000, MEMMAP_RESERVED };
+	KT_EXPECT_EQ(try_placement(at, size, &rec), TRAP_PANIC);
 	KT_EXPECT(strstr(rec.message, "overlaps reserved memory") != NULL);
 
-	fake_map(0x8000000); /* a module GRUB put where the heap goes */
+	fake_map(at + 0x8000000); /* a module GRUB put where the heap goes */
 	fake.loader_ranges[fake.loader_range_count++] =
-		(struct boot_range){ 0x4ff000, 0x501000, "module" };
-	KT_EXPECT_EQ(try_placement(0x200000, 0x300000, &rec), TRAP_PANIC);
+		(struct boot_range){ at + size - 0x1000, at + size + 0x1000, "module" };
+	KT_EXPECT_EQ(try_placement(at, size, &rec), TRAP_PANIC);
 	KT_EXPECT(strstr(rec.message, "overlaps loader data (module)") != NULL);
 
-	fake_map(0x8000000); /* the kernel image itself */
-	KT_EXPECT_EQ(try_placement(KERNEL_PHYS_BASE, 0x300000, &rec), TRAP_PANIC);
+	fake_map(at + 0x8000000); /* the kernel image itself */
+	KT_EXPECT_EQ(try_placement(KERNEL_PHYS_BASE, size, &rec), TRAP_PANIC);
 	KT_EXPECT(strstr(rec.message, "overlaps the kernel image") != NULL);
 
-	fake_map(0x8000000); /* two adjacent available entries together cover it */
-	fake.mmap[1].length = 0x380000 - 0x100000;
-	fake.mmap[fake.mmap_count++] = (struct boot_mmap_entry){ 0x380000, 0x1000000, MEMMAP_AVAILABLE };
-	KT_EXPECT_EQ(try_placement(0x200000, 0x300000, &rec), TRAP_NONE);
+	fake_map(at + 0x8000000); /* two adjacent available entries together cover it */
+	fake.mmap[1].length = at + 0x180000 - 0x100000;
+	fake.mmap[fake.mmap_count++] = (struct boot_mmap_entry){ at + 0x180000, 0x1000000, MEMMAP_AVAILABLE };
+	KT_EXPECT_EQ(try_placement(at, size, &rec), TRAP_NONE);
 }
