@@ -291,7 +291,9 @@ kernel-test: $(ISO_TEST) $(ISO_TEST_MB2) $(ISO_TEST_RELEASE)
 	@if [ $(SHORT_RAM_MIB) -ge 4 ]; then KTEST_TIMEOUT=60 KTEST_REFUSE='$(SMALL_RAM_REFUSAL)' \
 		tools/run-ktests.sh $(ISO_TEST) $(SHORT_RAM_MIB)M; fi
 
-# The layout the console's answers name, as the session expects it printed.
+# The layout the console's answers name, as the session expects it printed
+# (FRAMES_128M: the PMM's frames from the kernel's base to the top of the
+# RAM QEMU's 128 MiB map reports, 0x7fe0000).
 CONSOLE_LAYOUT := $(shell b=$$(( $(KERNEL_PHYS_BASE) )); h=$$(( b + $(KHEAP_OFFSET) )); \
 	printf -- '-D KERNEL_BASE=0x%x -D KERNEL_BASE_9=0x%09x -D KERNEL_BASE_16=%016x ' $$b $$b $$b; \
 	printf -- '-D HEAP_START=0x%x -D HEAP_END=0x%x ' $$h $$(( h + $(KHEAP_SIZE) )); \
