@@ -111,7 +111,9 @@ struct heap_stats {
 /*
  * Builds an empty heap over [base, base + size), which the heap owns from now
  * on: struct heap and the metadata sit at its start, blocks fill the rest
- * (at most HEAP_MAX_ARENA bytes of it). Returns the heap, or NULL when the
+ * (at most HEAP_MAX_ARENA bytes of it): the most granules whose metadata
+ * leaves room for them, and nothing is ever written outside the region.
+ * Returns the heap, or NULL when the
  * region cannot hold the metadata and one minimal block. Any alignment of
  * base is accepted. Several heaps may exist side by side.
  */
