@@ -113,9 +113,9 @@ struct heap_stats {
  * on: struct heap and the metadata sit at its start, blocks fill the rest
  * (at most HEAP_MAX_ARENA bytes of it): the most granules whose metadata
  * leaves room for them, and nothing is ever written outside the region.
- * Returns the heap, or NULL when the
- * region cannot hold the metadata and one minimal block. Any alignment of
- * base is accepted. Several heaps may exist side by side.
+ * Returns the heap, or NULL when the region cannot hold the metadata and
+ * one minimal block. Any alignment of base is accepted. Several heaps may
+ * exist side by side.
  */
 struct heap *heap_init(void *base, size_t size);
 
