@@ -22,7 +22,7 @@ KERNEL_PHYS_BASE ?= 0x100000  # where GRUB loads the kernel
 KHEAP_OFFSET     ?= 0x100000  # the heap starts at KERNEL_PHYS_BASE + KHEAP_OFFSET
 KHEAP_SIZE       ?= 0x300000  # 3 MiB
 KHEAP_DEBUG      ?= 1         # the heap's red zones and poison in the kernel make run and the tests boot
-KTEST_MEMS       ?= $(SMALLEST_RAM) 32M 128M 3G 5G
+KTEST_MEMS       ?= $(SMALLEST_RAM) 32M 128M 3G 5G 12G
 FUZZ_SECONDS     ?= 60
 
 # Where the heap ends, and the least RAM the kernel runs in: a MiB past it
