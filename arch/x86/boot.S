@@ -78,6 +78,7 @@ _start:
 #define COM1 0x3f8
 #define VGA_TEXT 0xb8000
 #define VGA_WHITE_ON_RED 0x4f00
+/* As in qemu.h, which assembly cannot include (it declares a C function). */
 #define QEMU_DEBUG_EXIT_PORT 0xf4
 #define QEMU_EXIT_FAIL 0x11
 
