@@ -71,10 +71,22 @@ static void parse_mmap(const struct multiboot_info *mbi, struct boot_info *out)
 		panic("boot: the loader's memory map is empty");
 	add_loader_range(out, mbi->mmap_addr, mbi->mmap_length, "memory map");
 
+	if ((uint64_t)mbi->mmap_addr + mbi->mmap_length > (uint64_t)1 << 32)
+		panic("boot: the memory map at 0x%x (%u bytes) runs past 4 GiB", mbi->mmap_addr,
+		      mbi->mmap_length);
+	/*
+	 * Each entry is its size field, then size bytes (20 or more: a larger
+	 * size leaves room for fields a later format adds). The room left is
+	 * compared, never offset + size, which a huge size field would wrap.
+	 */
 	uint32_t offset = 0;
 	while (offset < mbi->mmap_length) {
+		uint32_t left = mbi->mmap_length - offset;
 		const struct multiboot_mmap_entry *e = early_phys_ptr(mbi->mmap_addr + offset);
-		if (e->size < 20 || offset + 4 + e->size > mbi->mmap_length)
+		if (left < sizeof(*e))
+			panic("boot: the memory map ends inside an entry at 0x%x (%u bytes left)",
+			      mbi->mmap_addr + offset, left);
+		if (e->size < sizeof(*e) - 4 || e->size > left - 4)
 			panic("boot: malformed memory map entry at 0x%x (size field %u)",
 			      mbi->mmap_addr + offset, e->size);
 		add_mmap_entry(out, e->addr, e->len, e->type);

@@ -231,3 +231,124 @@ KTEST(malformed_multiboot2_info_panics_naming_the_fault)
 	KT_ASSERT_EQ(run_catching(parse_misaligned_mb2, &out, &rec), TRAP_PANIC);
 	KT_EXPECT(strstr(rec.message, "malformed Multiboot2 info") != NULL);
 }
+
+/* ---- Multiboot (v1) info built by hand: entry sizes and flags GRUB never sends ---- */
+
+static struct multiboot_info mb1_info;
+static uint8_t mb1_map[256] __attribute__((aligned(8)));
+static uint32_t mb1_map_len;
+static struct multiboot_module mb1_mods[2];
+static struct boot_info mb1_parsed;
+
+/* An entry whose size field is `size` (20 in the format, more allowed); the bytes past 20 stay 0. */
+static void mb1_entry(uint32_t size, uint64_t addr, uint64_t len, uint32_t type)
+{
+	struct multiboot_mmap_entry e = { .size = size, .addr = addr, .len = len, .type = type };
+	memset(mb1_map + mb1_map_len, 0, 4 + size);
+	memcpy(mb1_map + mb1_map_len, &e, sizeof(e));
+	mb1_map_len += 4 + size;
+	mb1_info.mmap_length = mb1_map_len;
+}
+
+static void mb1_begin(void)
+{
+	memset(&mb1_info, 0, sizeof(mb1_info));
+	memset(mb1_map, 0, sizeof(mb1_map));
+	mb1_map_len = 0;
+	mb1_info.flags = MULTIBOOT_INFO_MEM_MAP;
+	mb1_info.mmap_addr = (uint32_t)(uintptr_t)mb1_map;
+}
+
+static void parse_mb1_info(void *arg)
+{
+	(void)arg;
+	boot_info_parse(MULTIBOOT_BOOTLOADER_MAGIC, (phys_addr_t)(uintptr_t)&mb1_info, &mb1_parsed);
+}
+
+static bool mb1_panics_with(const char *words)
+{
+	struct trap_record rec;
+	return run_catching(parse_mb1_info, NULL, &rec) == TRAP_PANIC &&
+	       strstr(rec.message, words) != NULL;
+}
+
+KTEST(multiboot1_info_is_parsed_with_any_entry_size)
+{
+	struct trap_record rec;
+	mb1_begin();
+	mb1_info.flags |= MULTIBOOT_INFO_CMDLINE | MULTIBOOT_INFO_LOADER_NAME | MULTIBOOT_INFO_MODS;
+	mb1_info.cmdline = (uint32_t)(uintptr_t)"test mb1";
+	mb1_info.boot_loader_name = (uint32_t)(uintptr_t)"by hand";
+	mb1_entry(20, 0, 0x9fc00, MEMMAP_AVAILABLE);
+	mb1_entry(28, 0x100000, 0x7f00000, MEMMAP_AVAILABLE); /* 8 bytes the kernel skips */
+	mb1_entry(20, 0xfffc0000, 0x40000, MEMMAP_RESERVED);
+	mb1_mods[0] = (struct multiboot_module){ 0x300000, 0x301000, (uint32_t)(uintptr_t)"one", 0 };
+	mb1_mods[1] = (struct multiboot_module){ 0x302000, 0x302000, 0, 0 }; /* empty, unnamed */
+	mb1_info.mods_count = 2;
+	mb1_info.mods_addr = (uint32_t)(uintptr_t)mb1_mods;
+	KT_ASSERT_EQ(run_catching(parse_mb1_info, NULL, &rec), TRAP_NONE);
+	KT_EXPECT_EQ(mb1_parsed.protocol, 1);
+	KT_EXPECT(strcmp(mb1_parsed.cmdline, "test mb1") == 0);
+	KT_EXPECT(strcmp(mb1_parsed.loader_name, "by hand") == 0);
+	KT_ASSERT_EQ(mb1_parsed.mmap_count, 3);
+	KT_EXPECT_EQ(mb1_parsed.mmap[1].base, 0x100000);
+	KT_EXPECT_EQ(mb1_parsed.mmap[1].length, 0x7f00000);
+	KT_EXPECT_EQ(mb1_parsed.mmap[2].base, 0xfffc0000);
+	KT_EXPECT_EQ(mb1_parsed.mmap[2].type, MEMMAP_RESERVED);
+	KT_ASSERT_EQ(mb1_parsed.module_count, 2);
+	KT_EXPECT(strcmp(mb1_parsed.modules[0].name, "one") == 0);
+	KT_EXPECT_EQ(mb1_parsed.modules[1].end, 0x302000);
+	KT_EXPECT_EQ(mb1_parsed.modules[1].name[0], '\0');
+}
+
+KTEST(malformed_multiboot1_info_panics_naming_the_fault)
+{
+	mb1_begin();
+	mb1_info.flags = 0;
+	KT_EXPECT(mb1_panics_with("no memory map"));
+
+	mb1_begin(); /* the flag, but no entries */
+	KT_EXPECT(mb1_panics_with("memory map is empty"));
+
+	mb1_begin(); /* a size field below the format's 20 bytes */
+	mb1_entry(20, 0, 0x9fc00, MEMMAP_AVAILABLE);
+	mb1_entry(12, 0x100000, 0x100000, MEMMAP_AVAILABLE);
+	mb1_map_len += 8; /* the entry's 24 bytes are all there */
+	mb1_info.mmap_length = mb1_map_len;
+	KT_EXPECT(mb1_panics_with("malformed memory map entry"));
+
+	mb1_begin(); /* a size field that runs past the map's length */
+	mb1_entry(20, 0, 0x9fc00, MEMMAP_AVAILABLE);
+	mb1_entry(20, 0x100000, 0x100000, MEMMAP_AVAILABLE);
+	((struct multiboot_mmap_entry *)(mb1_map + 24))->size = 40;
+	KT_EXPECT(mb1_panics_with("malformed memory map entry"));
+
+	/*
+	 * A size field so large that offset + 4 + size wraps: the walk once
+	 * took it for a fit and, with 4 + size == 0 mod 2^32, read the same
+	 * entry again until the table overflowed ("more than 128 entries").
+	 */
+	mb1_begin();
+	mb1_entry(20, 0, 0x9fc00, MEMMAP_AVAILABLE);
+	mb1_entry(20, 0x100000, 0x100000, MEMMAP_AVAILABLE);
+	((struct multiboot_mmap_entry *)(mb1_map + 24))->size = 0xfffffffcu;
+	KT_EXPECT(mb1_panics_with("malformed memory map entry at"));
+
+	mb1_begin(); /* a length that ends inside an entry */
+	mb1_entry(20, 0, 0x9fc00, MEMMAP_AVAILABLE);
+	mb1_info.mmap_length = 24 + 10;
+	KT_EXPECT(mb1_panics_with("ends inside an entry"));
+
+	mb1_begin(); /* a map said to run past 4 GiB */
+	mb1_entry(20, 0, 0x9fc00, MEMMAP_AVAILABLE);
+	mb1_info.mmap_addr = 0xfffffff0u;
+	KT_EXPECT(mb1_panics_with("runs past 4 GiB"));
+
+	mb1_begin(); /* a module that ends before it starts */
+	mb1_entry(20, 0, 0x9fc00, MEMMAP_AVAILABLE);
+	mb1_info.flags |= MULTIBOOT_INFO_MODS;
+	mb1_mods[0] = (struct multiboot_module){ 0x302000, 0x301000, 0, 0 };
+	mb1_info.mods_count = 1;
+	mb1_info.mods_addr = (uint32_t)(uintptr_t)mb1_mods;
+	KT_EXPECT(mb1_panics_with("ends (0x301000) before it starts (0x302000)"));
+}
