@@ -7,6 +7,10 @@
 # fail code (35: a test failed or the kernel panicked), 0 (a triple fault
 # resets the machine, and -no-reboot turns that into exit 0), or the timeout.
 #
+# With KTEST_HOST_MIB=N the boot runs only on a host with N MiB of RAM and
+# swap or more (QEMU cannot map a larger guest); elsewhere it is skipped,
+# with a line that says so.
+#
 # With KTEST_REFUSE=regex the boot must instead be refused: QEMU exits with
 # the fail code (35), the log has a line matching the regex, and no test ran
 # and no exception was reported (a CPU the kernel cannot run on).
@@ -20,6 +24,15 @@ name=${KTEST_NAME:-} # tells apart boots of different ISOs with the same argumen
 label="-m $mem${*:+ $*}${name:+ ($name)}"
 log="$logdir/ktest-$mem$(printf '%s' "$*${name:+ $name}" | tr -c 'A-Za-z0-9' '_').log"
 mkdir -p "$logdir"
+
+if [ -n "${KTEST_HOST_MIB:-}" ]; then
+	host_mib=$(awk '/^(MemTotal|SwapTotal):/ { kib += $2 } END { print int(kib / 1024) }' /proc/meminfo)
+	if [ "$host_mib" -lt "$KTEST_HOST_MIB" ]; then
+		printf 'ktest %-28s SKIPPED: this host has %s MiB of RAM and swap, the boot needs %s\n' \
+			"$label:" "$host_mib" "$KTEST_HOST_MIB"
+		exit 0
+	fi
+fi
 
 start_ms=$(($(date +%s%N) / 1000000))
 timeout --kill-after=10 "$timeout_s" qemu-system-i386 \
