@@ -7,13 +7,15 @@ struct catch_point {
 	kjmp_buf env;
 	struct trap_record *rec;
 	struct catch_point *outer;
+	bool faults_are_fatal; /* run_catching_fatal(): only the panic they end in is caught */
 };
 
 static struct catch_point *innermost;
 
-enum trap_kind run_catching(void (*fn)(void *), void *arg, struct trap_record *rec)
+static enum trap_kind catch_in(void (*fn)(void *), void *arg, struct trap_record *rec,
+			       bool faults_are_fatal)
 {
-	struct catch_point cp = { .rec = rec, .outer = innermost };
+	struct catch_point cp = { .rec = rec, .outer = innermost, .faults_are_fatal = faults_are_fatal };
 
 	memset(rec, 0, sizeof(*rec));
 	if (ksetjmp(cp.env) == 0) {
@@ -25,6 +27,16 @@ enum trap_kind run_catching(void (*fn)(void *), void *arg, struct trap_record *r
 	}
 	/* Unwound by recover_from_*(), which already popped cp. */
 	return rec->kind;
+}
+
+enum trap_kind run_catching(void (*fn)(void *), void *arg, struct trap_record *rec)
+{
+	return catch_in(fn, arg, rec, false);
+}
+
+enum trap_kind run_catching_fatal(void (*fn)(void *), void *arg, struct trap_record *rec)
+{
+	return catch_in(fn, arg, rec, true);
 }
 
 static __attribute__((noreturn)) void unwind_innermost(void)
@@ -42,7 +54,7 @@ bool recover_active(void)
 void recover_from_fault(unsigned vector, uint32_t error_code, uint32_t eip, uint32_t cr2,
 			uint32_t esp)
 {
-	if (!innermost)
+	if (!innermost || innermost->faults_are_fatal)
 		return;
 	struct trap_record *rec = innermost->rec;
 	rec->kind = TRAP_FAULT;

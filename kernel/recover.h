@@ -37,9 +37,19 @@ struct trap_record {
 enum trap_kind run_catching(void (*fn)(void *), void *arg, struct trap_record *rec);
 
 /*
+ * run_catching(), except that a CPU exception is not caught as such: it
+ * takes the fatal path (the exception report on the console, then panic),
+ * and it is that panic which comes back, as TRAP_PANIC. For tests of the
+ * fatal path itself; not for double faults, whose report runs on another
+ * task and cannot be unwound from.
+ */
+enum trap_kind run_catching_fatal(void (*fn)(void *), void *arg, struct trap_record *rec);
+
+/*
  * Called by the exception handler and by panic(): when a run_catching() is
  * active, completes *rec into it and unwinds there (never returns);
- * otherwise returns so the caller reports the trouble as fatal.
+ * otherwise returns so the caller reports the trouble as fatal. (Under
+ * run_catching_fatal(), recover_from_fault() returns.)
  */
 void recover_from_fault(unsigned vector, uint32_t error_code, uint32_t eip, uint32_t cr2,
 			uint32_t esp);

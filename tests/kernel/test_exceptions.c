@@ -2,6 +2,7 @@
 #include "arch/x86/trap.h"
 #include "kernel/ktest.h"
 #include "kernel/recover.h"
+#include "lib/kprintf.h"
 #include "lib/panic.h"
 #include "lib/string.h"
 
@@ -111,4 +112,37 @@ KTEST(every_exception_has_a_name)
 	for (unsigned v = 0; v < X86_NUM_EXCEPTIONS; v++)
 		KT_EXPECT(x86_exception_name(v) != NULL && x86_exception_name(v)[0] != '\0');
 	KT_EXPECT(strcmp(x86_exception_name(X86_VEC_PF), "Page Fault (#PF)") == 0);
+}
+
+/* ---- the fatal path: what an exception nobody expects ends in ---- */
+
+static void read_unmapped(void *arg)
+{
+	(void)arg;
+	volatile uint32_t v = *(volatile uint32_t *)0xd0000ff8u; /* no test maps it */
+	(void)v;
+}
+
+/*
+ * Reported on the console (the EXCEPTION lines these tests leave in the
+ * log), then a panic that names the exception, where it happened and, for
+ * a page fault, the address.
+ */
+KTEST(an_unexpected_exception_panics_naming_it)
+{
+	struct trap_record rec;
+	char want[96];
+
+	KT_ASSERT_EQ(run_catching_fatal(execute_ud2, NULL, &rec), TRAP_PANIC);
+	ksnprintf(want, sizeof(want), "unhandled Invalid Opcode (#UD) at EIP %p, error code 0x0",
+		  (void *)ud2_site);
+	KT_EXPECT(strcmp(rec.message, want) == 0);
+
+	KT_ASSERT_EQ(run_catching_fatal(read_unmapped, NULL, &rec), TRAP_PANIC);
+	KT_EXPECT(strstr(rec.message, "unhandled Page Fault (#PF) at EIP 0x") == rec.message);
+	KT_EXPECT(strstr(rec.message, ", address 0xd0000ff8") != NULL);
+
+	/* Plain run_catching() still catches the fault itself. */
+	KT_ASSERT_EQ(run_catching(execute_ud2, NULL, &rec), TRAP_FAULT);
+	KT_EXPECT_EQ(rec.vector, X86_VEC_UD);
 }
