@@ -25,10 +25,18 @@ KHEAP_DEBUG      ?= 1         # the heap's red zones and poison in the kernel ma
 KTEST_MEMS       ?= $(SMALLEST_RAM) 32M 128M 3G 5G
 FUZZ_SECONDS     ?= 60
 
-# Where the heap ends, and the least RAM the kernel runs in: a MiB past it
-# for the PMM's metadata and some frames (6M with the defaults).
-HEAP_END := $(shell printf '%d' $$(( $(KERNEL_PHYS_BASE) + $(KHEAP_OFFSET) + $(KHEAP_SIZE) )))
-SMALLEST_RAM := $(shell echo $$(( ($(HEAP_END) + (2 << 20) - 1) >> 20 )))M
+# The layout in decimal bytes (kernel base, heap start, heap end), worked
+# out once, and the RAM sizes it implies: the least the kernel runs in, a
+# MiB past the heap for the PMM's metadata and some frames (6M with the
+# defaults); and the whole MiBs below the heap's end, which a boot must
+# refuse (4M with the defaults).
+LAYOUT := $(shell b=$$(( $(KERNEL_PHYS_BASE) )); h=$$(( b + $(KHEAP_OFFSET) )); \
+	e=$$(( h + $(KHEAP_SIZE) )); echo $$b $$h $$e $$(( (e + (2 << 20) - 1) >> 20 )) $$(( (e - 1) >> 20 )))
+KERNEL_BASE_BYTES := $(word 1,$(LAYOUT))
+HEAP_START_BYTES := $(word 2,$(LAYOUT))
+HEAP_END := $(word 3,$(LAYOUT))
+SMALLEST_RAM := $(word 4,$(LAYOUT))M
+SHORT_RAM_MIB := $(word 5,$(LAYOUT))
 
 B := build
 # Quiet by default; `make V=1` shows every command.
@@ -276,14 +284,13 @@ NO_PSE_PROOF := ^vmm: paging on \(CR0\.PG, CR0\.WP, CR4\.PGE\)
 # A CPU older than i686 (no CMOV) is refused before any C runs, by name.
 PRE_I686_REFUSAL := ^MioOS-C needs an i686 .* no CMOV
 # A machine whose RAM ends inside the heap's range is refused at boot, naming
-# it: the whole MiBs below the heap's end (4M by default), when that leaves
-# GRUB the 4 MiB it needs to load the kernel.
-SHORT_RAM_MIB := $(shell echo $$(( ($(HEAP_END) - 1) >> 20 )))
+# it: SHORT_RAM_MIB, when that leaves GRUB the 4 MiB it needs to load the kernel.
+# The 8G boot puts 5 GiB above 4 GiB: more 4 MiB runs than the PMM's
+# exhaustion test once had room for.
 SMALL_RAM_REFUSAL := ^PANIC: kheap: heap \[0x[0-9a-f]+-0x[0-9a-f]+\) is not inside available RAM
 kernel-test: $(ISO_TEST) $(ISO_TEST_MB2) $(ISO_TEST_RELEASE)
 	@KLD=$(KLD) tools/check-portable.sh $(patsubst %,$(B)/kernel/%.o,$(PORTABLE_SRCS))
 	@set -e; for m in $(KTEST_MEMS); do tools/run-ktests.sh $(ISO_TEST) $$m; done
-	@# 5 GiB above 4 GiB: more 4 MiB runs than the PMM's exhaustion test once had room for.
 	@tools/run-ktests.sh $(ISO_TEST) 8G
 	@KTEST_EXPECT='$(PSE36_PROOF)' tools/run-ktests.sh $(ISO_TEST) 5G -cpu qemu32,+pse36
 	@KTEST_NAME=multiboot2 KTEST_EXPECT='$(MB2_PROOF)' tools/run-ktests.sh $(ISO_TEST_MB2) 5G
@@ -296,9 +303,9 @@ kernel-test: $(ISO_TEST) $(ISO_TEST_MB2) $(ISO_TEST_RELEASE)
 # The layout the console's answers name, as the session expects it printed
 # (FRAMES_128M: the PMM's frames from the kernel's base to the top of the
 # RAM QEMU's 128 MiB map reports, 0x7fe0000).
-CONSOLE_LAYOUT := $(shell b=$$(( $(KERNEL_PHYS_BASE) )); h=$$(( b + $(KHEAP_OFFSET) )); \
+CONSOLE_LAYOUT = $(shell b=$(KERNEL_BASE_BYTES); \
 	printf -- '-D KERNEL_BASE=0x%x -D KERNEL_BASE_9=0x%09x -D KERNEL_BASE_16=%016x ' $$b $$b $$b; \
-	printf -- '-D HEAP_START=0x%x -D HEAP_END=0x%x ' $$h $$(( h + $(KHEAP_SIZE) )); \
+	printf -- '-D HEAP_START=0x%x -D HEAP_END=0x%x ' $(HEAP_START_BYTES) $(HEAP_END); \
 	printf -- '-D FRAMES_128M=%d' $$(( (0x7fe0000 - b) / 4096 )))
 console-test: $(ISO_RUN) $(CONSOLE_DRIVER)
 	@$(CONSOLE_DRIVER) $(CONSOLE_LAYOUT) tests/console/session.txt -- qemu-system-i386 \

@@ -604,17 +604,15 @@ static void print_targets(void)
 	       speed[2][IMPL_KMALLOC], util[0][IMPL_TLSF], util[1][IMPL_TLSF]);
 }
 
-static void print_table(void)
+/* st: a fresh heap's statistics (its metadata and header size). */
+static void print_table(const struct heap_stats *st)
 {
-	struct heap_stats st;
-	heap_stats(heap_init(region, ARENA_BYTES), &st);
-
 	printf("\nheap benchmark, %s, release build (KHEAP_DEBUG=%d), %zu-byte arena, %d ops, "
 	       "median of %d runs\n", TARGET_DESCRIPTION, KHEAP_DEBUG, ARENA_BYTES, SPEED_OPS,
 	       SPEED_RUNS);
 	printf("kmalloc: header %zu B/block (blocks are whole 16-byte granules), metadata %zu B "
-	       "(%.2f%% of the region)\n", st.header_bytes, st.metadata_bytes,
-	       100.0 * (double)st.metadata_bytes / ARENA_BYTES);
+	       "(%.2f%% of the region)\n", st->header_bytes, st->metadata_bytes,
+	       100.0 * (double)st->metadata_bytes / ARENA_BYTES);
 	if (ran_speed)
 		print_speed_table();
 	if (ran_util)
@@ -779,6 +777,6 @@ int main(int argc, char **argv)
 		bench_utilisation();
 	if (ran_worst)
 		bench_worst();
-	print_table();
+	print_table(&st);
 	return 0;
 }

@@ -902,15 +902,21 @@ static uint32_t arena_granules(uintptr_t meta, uintptr_t end)
 	return lo;
 }
 
+/* Where struct heap goes in a region starting at base: the metadata follows it. */
+static inline uintptr_t heap_struct_at(const void *base)
+{
+	return ALIGN_UP((uintptr_t)base, (uintptr_t)64);
+}
+
 size_t heap_metadata_bytes_for(const void *base, uint32_t granules)
 {
-	uintptr_t meta = ALIGN_UP((uintptr_t)base, (uintptr_t)64) + sizeof(struct heap);
+	uintptr_t meta = heap_struct_at(base) + sizeof(struct heap);
 	return arena_after(layout(NULL, meta, granules)) - (uintptr_t)base;
 }
 
 struct heap *heap_init(void *base, size_t size)
 {
-	uintptr_t start = ALIGN_UP((uintptr_t)base, (uintptr_t)64);
+	uintptr_t start = heap_struct_at(base);
 	uintptr_t end = (uintptr_t)base + size;
 	if (size == 0 || end < (uintptr_t)base || start + sizeof(struct heap) > end)
 		return NULL;

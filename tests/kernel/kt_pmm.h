@@ -1,7 +1,7 @@
 /*
  * For kernel tests that need a large aligned run of free frames, which a
- * small machine may not have (`make test` boots 32 MiB and up; the kernel
- * itself runs from 6 MiB). When the PMM refuses such a run, the test checks
+ * small machine may not have (the kernel runs from 6 MiB, and `make test`
+ * boots that small). When the PMM refuses such a run, the test checks
  * the refusal against the free runs walked one by one, never through the
  * allocator's own search, and ends there, saying so on the serial log.
  */

@@ -183,12 +183,16 @@ KTEST(multiboot2_info_is_parsed_tag_by_tag)
 		     sizeof(mb2_module_data));
 }
 
-static bool mb2_panics_with(const char *words)
+/* Whether parse (parse_mb2_buf, or parse_mb1_info further down) panics with a message holding words. */
+static bool parse_panics_with(void (*parse)(void *), const char *words)
 {
 	struct trap_record rec;
-	if (run_catching(parse_mb2_buf, NULL, &rec) != TRAP_PANIC)
-		return false;
-	return strstr(rec.message, words) != NULL;
+	return run_catching(parse, NULL, &rec) == TRAP_PANIC && strstr(rec.message, words) != NULL;
+}
+
+static bool mb2_panics_with(const char *words)
+{
+	return parse_panics_with(parse_mb2_buf, words);
 }
 
 KTEST(malformed_multiboot2_info_panics_naming_the_fault)
@@ -267,9 +271,7 @@ static void parse_mb1_info(void *arg)
 
 static bool mb1_panics_with(const char *words)
 {
-	struct trap_record rec;
-	return run_catching(parse_mb1_info, NULL, &rec) == TRAP_PANIC &&
-	       strstr(rec.message, words) != NULL;
+	return parse_panics_with(parse_mb1_info, words);
 }
 
 KTEST(multiboot1_info_is_parsed_with_any_entry_size)

@@ -5,7 +5,7 @@
 #include "lib/kprintf.h"
 #include "lib/panic.h"
 #include "lib/string.h"
-#include "mm/vmm.h"
+#include "tests/kernel/kt_vmm.h"
 
 extern char ud2_site[];
 
@@ -123,15 +123,6 @@ static void read_word_at(void *arg)
 	(void)v;
 }
 
-/* A page nothing maps: below 4 GiB the identity map may reach past 3 GiB. */
-static virt_addr_t unmapped_page(void)
-{
-	for (virt_addr_t va = 0xd0000000u; va < VMM_RESERVED_BASE; va += 0x400000u)
-		if (!vmm_is_mapped(va))
-			return va;
-	return 0;
-}
-
 /*
  * Reported on the console (the EXCEPTION lines these tests leave in the
  * log), then a panic that names the exception, where it happened and, for
@@ -147,7 +138,7 @@ KTEST(an_unexpected_exception_panics_naming_it)
 		  (void *)ud2_site);
 	KT_EXPECT(strcmp(rec.message, want) == 0);
 
-	virt_addr_t va = unmapped_page();
+	virt_addr_t va = free_va(PAGE_SIZE, PAGE_SIZE);
 	KT_ASSERT(va != 0);
 	KT_ASSERT_EQ(run_catching_fatal(read_word_at, (void *)(va + 0xff8), &rec), TRAP_PANIC);
 	KT_EXPECT(strstr(rec.message, "unhandled Page Fault (#PF) at EIP 0x") == rec.message);

@@ -15,28 +15,7 @@
 #include "mm/pmm.h"
 #include "mm/vmm.h"
 #include "tests/kernel/kt_pmm.h"
-
-#define MIB ((uintptr_t)1 << 20)
-
-/* The lowest free virtual address with `size` bytes free after it, aligned to align. */
-static virt_addr_t free_va(size_t size, size_t align)
-{
-	struct vmm_range r[VMM_BOOT_MAX_PIECES + 2];
-	size_t n = MIN(vmm_boot_free_ranges(r, ARRAY_SIZE(r)), ARRAY_SIZE(r));
-
-	for (size_t i = 0; i < n; i++) {
-		uint64_t start = ALIGN_UP(MAX(r[i].start, (uint64_t)4 * MIB), (uint64_t)align);
-		if (start + size > r[i].end)
-			continue;
-		/* Skip what an earlier test may still hold: every page of the slot unmapped. */
-		bool clear = true;
-		for (uint64_t a = start; a < start + size && clear; a += PAGE_SIZE)
-			clear = !vmm_is_mapped((virt_addr_t)a);
-		if (clear)
-			return (virt_addr_t)start;
-	}
-	return 0;
-}
+#include "tests/kernel/kt_vmm.h"
 
 static uint32_t *frame_ptr(phys_addr_t frame) /* identity-mapped: its address is its pointer */
 {
