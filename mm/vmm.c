@@ -96,12 +96,12 @@ static int check_large_page_args(const struct vmm *vmm, virt_addr_t virt, phys_a
 	return 0;
 }
 
-/* True when [start, end) touches the reserved top or (if asked) a protected range. */
-static bool forbidden(const struct vmm *vmm, uint64_t start, uint64_t end, bool protected_too)
+/* True when [start, end) touches the reserved top or a protected range. */
+static bool forbidden(const struct vmm *vmm, uint64_t start, uint64_t end)
 {
 	if (end > VMM_RESERVED_BASE)
 		return true;
-	for (size_t i = 0; protected_too && i < vmm->protected_count; i++) {
+	for (size_t i = 0; i < vmm->protected_count; i++) {
 		const struct vmm_range *r = &vmm->protected_ranges[i];
 		if (start < r->end && r->start < end)
 			return true;
@@ -327,26 +327,28 @@ static bool large_page_fits(const struct vmm *vmm, uint32_t va, phys_addr_t phys
 }
 
 /* -MIO_EINVAL / -MIO_EPERM for a range request (see vmm_map_range / vmm_unmap_range). */
-static int check_range(const struct vmm *vmm, virt_addr_t virt, size_t size, bool protected_too)
+static int check_range(const struct vmm *vmm, virt_addr_t virt, size_t size)
 {
-	uint64_t end = (uint64_t)virt + size;
-
+	/*
+	 * Start and size are checked apart: on a 64-bit host virt + size can
+	 * wrap past 2^64 and look like a small range.
+	 */
 	if (size == 0 || !IS_ALIGNED(size, PAGE_SIZE) || !IS_ALIGNED(virt, PAGE_SIZE) ||
-	    end > LINEAR_LIMIT)
+	    !in_space(virt) || (uint64_t)size > LINEAR_LIMIT - (uint64_t)virt)
 		return -MIO_EINVAL;
-	if (forbidden(vmm, virt, end, protected_too))
+	if (forbidden(vmm, virt, (uint64_t)virt + size))
 		return -MIO_EPERM;
 	return 0;
 }
 
 static int map_range(struct vmm *vmm, virt_addr_t virt, phys_addr_t phys, size_t size,
-		     uint32_t flags, bool protected_too)
+		     uint32_t flags)
 {
 	int err;
 
 	if (!flags_ok(flags) || !IS_ALIGNED(phys, PAGE_SIZE))
 		return -MIO_EINVAL;
-	err = check_range(vmm, virt, size, protected_too);
+	err = check_range(vmm, virt, size);
 	if (err)
 		return err;
 	for (uint64_t off = 0; off < size;) {
@@ -406,7 +408,8 @@ int vmm_init(struct vmm *vmm, const struct vmm_config *config)
 
 int vmm_protect(struct vmm *vmm, virt_addr_t virt, size_t size)
 {
-	int err = check_range(vmm, virt, size, false);
+	/* Protected ranges stay disjoint: each is one piece of the identity map or one hole. */
+	int err = check_range(vmm, virt, size);
 
 	if (err)
 		return err;
@@ -424,7 +427,7 @@ int vmm_map_protected(struct vmm *vmm, virt_addr_t virt, phys_addr_t phys, size_
 
 	if (vmm->protected_count == VMM_PROTECTED_MAX)
 		return -MIO_ENOMEM;
-	err = map_range(vmm, virt, phys, size, flags, false);
+	err = map_range(vmm, virt, phys, size, flags);
 	if (err)
 		return err;
 	return vmm_protect(vmm, virt, size); /* cannot fail: map_range checked the same */
@@ -437,7 +440,7 @@ int vmm_map_page(struct vmm *vmm, virt_addr_t virt, phys_addr_t phys, uint32_t f
 
 	if (err)
 		return err;
-	if (forbidden(vmm, virt, (uint64_t)virt + PAGE_SIZE, true))
+	if (forbidden(vmm, virt, (uint64_t)virt + PAGE_SIZE))
 		return -MIO_EPERM;
 	return install_pages(vmm, (uint32_t)virt, phys, 1, flags, &done);
 }
@@ -448,7 +451,7 @@ int vmm_map_page_4mib(struct vmm *vmm, virt_addr_t virt, phys_addr_t phys, uint3
 
 	if (err)
 		return err;
-	if (forbidden(vmm, virt, (uint64_t)virt + LARGE_PAGE_SIZE, true))
+	if (forbidden(vmm, virt, (uint64_t)virt + LARGE_PAGE_SIZE))
 		return -MIO_EPERM;
 	return install_large_page(vmm, (uint32_t)virt, phys, flags);
 }
@@ -460,14 +463,14 @@ int vmm_unmap_page(struct vmm *vmm, virt_addr_t virt)
 
 	if (!in_space(virt) || !IS_ALIGNED(virt, PAGE_SIZE))
 		return -MIO_EINVAL;
-	if (forbidden(vmm, virt, (uint64_t)virt + PAGE_SIZE, true))
+	if (forbidden(vmm, virt, (uint64_t)virt + PAGE_SIZE))
 		return -MIO_EPERM;
 	walk(vmm, (uint32_t)virt, &w);
 	large = pde_is_large(*w.pde);
 	if (large && !IS_ALIGNED(virt, LARGE_PAGE_SIZE))
 		return -MIO_EINVAL;
 	/* vmm_protect() may have covered part of a 4 MiB page mapped earlier. */
-	if (large && forbidden(vmm, virt, (uint64_t)virt + LARGE_PAGE_SIZE, true))
+	if (large && forbidden(vmm, virt, (uint64_t)virt + LARGE_PAGE_SIZE))
 		return -MIO_EPERM;
 	if (!large && (!w.pte || !entry_present(*w.pte)))
 		return -MIO_ENOENT;
@@ -478,12 +481,12 @@ int vmm_unmap_page(struct vmm *vmm, virt_addr_t virt)
 int vmm_map_range(struct vmm *vmm, virt_addr_t virt, phys_addr_t phys, size_t size,
 		  uint32_t flags)
 {
-	return map_range(vmm, virt, phys, size, flags, true);
+	return map_range(vmm, virt, phys, size, flags);
 }
 
 int vmm_unmap_range(struct vmm *vmm, virt_addr_t virt, size_t size)
 {
-	int err = check_range(vmm, virt, size, true);
+	int err = check_range(vmm, virt, size);
 	struct walk w;
 	uint64_t len;
 
@@ -703,6 +706,11 @@ size_t vmm_check(const struct vmm *vmm)
 		if (r->start >= r->end || r->end > VMM_RESERVED_BASE)
 			panic("vmm_check: protected range %zu [0x%llx, 0x%llx) is malformed", i,
 			      (unsigned long long)r->start, (unsigned long long)r->end);
+		for (size_t k = 0; k < i; k++) {
+			const struct vmm_range *o = &vmm->protected_ranges[k];
+			if (r->start < o->end && o->start < r->end)
+				panic("vmm_check: protected ranges %zu and %zu overlap", k, i);
+		}
 	}
 	return tables;
 }

@@ -32,7 +32,9 @@
  * the protected ranges.
  *
  * Errors are negative -MIO_E* codes (lib/types.h). When an input has
- * several faults, the first in this order is reported:
+ * several faults, the first in this order is reported, unless a function's
+ * own list orders them otherwise (faults found only by walking the tables,
+ * page by page, come in the order the walk meets them):
  *   -MIO_EINVAL   malformed: unknown flags, misaligned, outside the 32-bit
  *                 space, or a physical address the entry format cannot hold;
  *   -MIO_ENOTSUP  this CPU cannot do it (no PSE, no PSE-36, above MAXPHYADDR);
@@ -161,10 +163,11 @@ int vmm_init(struct vmm *vmm, const struct vmm_config *config);
 
 /*
  * Maps [virt, virt + size) to [phys, phys + size) like vmm_map_range()
- * (reserved top excepted, protected ranges ignored) and makes it a
- * protected range: the public API refuses to map or unmap anything in it
- * afterwards. For the kernel's own identity map, at init.
- * Returns vmm_map_range()'s errors, or -MIO_ENOMEM when all
+ * and makes it a protected range: the public API, this function included,
+ * refuses to map or unmap anything in it afterwards, so protected ranges
+ * never overlap. For the kernel's own identity map, at init.
+ * Returns vmm_map_range()'s errors (-MIO_EPERM when the range overlaps the
+ * reserved top or a protected range), or -MIO_ENOMEM when all
  * VMM_PROTECTED_MAX ranges are in use (checked first).
  */
 int vmm_map_protected(struct vmm *vmm, virt_addr_t virt, phys_addr_t phys, size_t size,
@@ -172,9 +175,10 @@ int vmm_map_protected(struct vmm *vmm, virt_addr_t virt, phys_addr_t phys, size_
 
 /*
  * Protects [virt, virt + size) without mapping anything (e.g. page 0, so
- * that NULL keeps faulting). Returns 0, -MIO_EINVAL (misaligned, empty,
- * beyond 4 GiB), -MIO_EPERM (overlaps the reserved top) or -MIO_ENOMEM
- * (all VMM_PROTECTED_MAX ranges in use).
+ * that NULL keeps faulting). What is mapped there already stays mapped,
+ * now out of the public API's reach. Returns 0, -MIO_EINVAL (misaligned,
+ * empty, beyond 4 GiB), -MIO_EPERM (overlaps the reserved top or a
+ * protected range) or -MIO_ENOMEM (all VMM_PROTECTED_MAX ranges in use).
  */
 int vmm_protect(struct vmm *vmm, virt_addr_t virt, size_t size);
 
@@ -238,10 +242,11 @@ int vmm_map_range(struct vmm *vmm, virt_addr_t virt, phys_addr_t phys, size_t si
  * hole, with invlpg for each page. All or nothing: the whole range is
  * checked before anything changes. Returns 0 or:
  *   -MIO_EINVAL  virt or size not 4 KiB aligned; size 0; the range passes
- *                4 GiB; then, scanning upwards, a 4 MiB page that sticks
- *                out of the range;
+ *                4 GiB;
  *   -MIO_EPERM   the range overlaps the reserved top or a protected range;
- *   -MIO_ENOENT  a page of the range is not mapped (the first such hole).
+ *   then, scanning upwards from virt, whichever of these comes first:
+ *   -MIO_EINVAL  a 4 MiB page that sticks out of the range;
+ *   -MIO_ENOENT  a page of the range that is not mapped (a hole).
  */
 int vmm_unmap_range(struct vmm *vmm, virt_addr_t virt, size_t size);
 
@@ -279,7 +284,9 @@ phys_addr_t vmm_directory_phys(const struct vmm *vmm);
  * Checks every invariant: the recursive and scratch slots, each directory
  * entry's format (reserved bits, PSE-36 bits within caps), that each
  * present table maps something and its count is right, that absent
- * entries are all zero. Panics naming the slot on the first violation.
+ * entries are all zero, that protected ranges are well formed, below the
+ * reserved top and disjoint. Panics naming the slot (or range) on the
+ * first violation.
  * Returns the number of page tables present (directory not counted), so a
  * caller can compare it with the frames it handed out.
  */

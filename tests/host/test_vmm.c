@@ -418,6 +418,16 @@ Test(vmm_errors, unknown_flags_and_addresses_past_4gib, .init = setup, .fini = t
 		cr_assert(eq(int, vmm_unmap_page(&vmm, far), -MIO_EINVAL));
 		cr_assert(eq(int, vmm_lookup(&vmm, far, &m), -MIO_EINVAL));
 		cr_assert(eq(int, vmm_map_range(&vmm, far - PAGE_SIZE, 0, 2 * PAGE_SIZE, 0), -MIO_EINVAL));
+		/* virt + size wraps past 2^64 to a small end: still a range past 4 GiB. */
+		virt_addr_t near_top = (virt_addr_t)0 - 2 * PAGE_SIZE;
+		size_t wrapping = (size_t)0 - PAGE_SIZE;
+		cr_assert(eq(int, vmm_map_range(&vmm, near_top, 0x5000u, 5 * PAGE_SIZE, RW), -MIO_EINVAL));
+		cr_assert(eq(int, vmm_unmap_range(&vmm, PAGE_SIZE, wrapping), -MIO_EINVAL));
+		cr_assert(eq(int, vmm_protect(&vmm, PAGE_SIZE, wrapping), -MIO_EINVAL));
+		cr_assert(eq(int, vmm_map_protected(&vmm, near_top, 0x5000u, 5 * PAGE_SIZE, RW),
+			     -MIO_EINVAL));
+		cr_assert(eq(sz, vmm.protected_count, 0));
+		vmm_check(&vmm);
 	}
 	cr_assert(eq(int, vmm_map_range(&vmm, 0xFFFFF000u, 0, (size_t)2 * PAGE_SIZE, 0), -MIO_EINVAL),
 		  "a range may not wrap past 4 GiB");
@@ -530,6 +540,27 @@ Test(vmm_errors, a_large_page_partly_protected_later_stays, .init = setup, .fini
 	cr_assert(eq(int, vmm_unmap_page(&vmm, 0x00400000u), -MIO_EPERM));
 	cr_assert(eq(int, vmm_unmap_range(&vmm, 0x00400000u, 4 * MiB), -MIO_EPERM));
 	cr_assert(vmm_page_mapped(&vmm, 0x00401000u));
+}
+
+Test(vmm_errors, protected_ranges_never_overlap, .init = setup, .fini = teardown)
+{
+	cr_assert(eq(int, vmm_protect(&vmm, 0, PAGE_SIZE), 0));
+	cr_assert(eq(int, vmm_map_protected(&vmm, 0x00100000u, 0x00100000u, 1 * MiB, RW), 0));
+	/* Neither call may reach into a range already protected... */
+	cr_assert(eq(int, vmm_map_protected(&vmm, 0, 0, 2 * PAGE_SIZE, RW), -MIO_EPERM),
+		  "mapping over the protected hole at NULL");
+	cr_assert(not(vmm_page_mapped(&vmm, 0)));
+	cr_assert(not(vmm_page_mapped(&vmm, PAGE_SIZE)), "nothing of it mapped");
+	cr_assert(eq(int, vmm_map_protected(&vmm, 0x001FF000u, 0x001FF000u, 2 * PAGE_SIZE, RW),
+		     -MIO_EPERM), "overlapping the end of the protected map");
+	cr_assert(eq(int, vmm_protect(&vmm, 0x00180000u, PAGE_SIZE), -MIO_EPERM));
+	cr_assert(eq(int, vmm_protect(&vmm, 0, PAGE_SIZE), -MIO_EPERM), "not even twice the same");
+	cr_assert(eq(sz, vmm.protected_count, 2));
+	/* ...but may sit right beside one. */
+	cr_assert(eq(int, vmm_protect(&vmm, PAGE_SIZE, PAGE_SIZE), 0));
+	cr_assert(eq(int, vmm_map_protected(&vmm, 0x00200000u, 0x00200000u, PAGE_SIZE, RW), 0));
+	vmm_check(&vmm);
+	assert_no_leak();
 }
 
 Test(vmm_errors, protected_ranges_run_out, .init = setup, .fini = teardown)
@@ -783,6 +814,20 @@ Test(vmm_check, catches_junk_in_absent_entries_and_stray_bits, .init = setup, .f
 	pt[1] |= PTE_PAT;
 	ASSERT_PANICS((vmm_check(&vmm)));
 	cr_assert(eq(str, host_panic_message, "vmm_check: 0x00401000: entry 0x00123083 has stray bits"));
+}
+
+Test(vmm_check, catches_malformed_or_overlapping_protected_ranges, .init = setup, .fini = teardown)
+{
+	cr_assert(eq(int, vmm_protect(&vmm, 0, PAGE_SIZE), 0));
+	cr_assert(eq(int, vmm_protect(&vmm, 0x00400000u, 2 * PAGE_SIZE), 0));
+	vmm_check(&vmm);
+	vmm.protected_ranges[1].start = 0; /* now covers page 0 as well */
+	ASSERT_PANICS((vmm_check(&vmm)));
+	cr_assert(eq(str, host_panic_message, "vmm_check: protected ranges 0 and 1 overlap"));
+	vmm.protected_ranges[1] = (struct vmm_range){ 0x00402000u, 0x00400000u };
+	ASSERT_PANICS((vmm_check(&vmm)));
+	cr_assert(eq(str, host_panic_message,
+		     "vmm_check: protected range 1 [0x402000, 0x400000) is malformed"));
 }
 
 Test(vmm_check, catches_broken_special_slots, .init = setup_before_paging, .fini = teardown)

@@ -170,7 +170,7 @@ int vmm_ref_unmap_page(struct vmm_ref *ref, virt_addr_t virt)
 
 static int check_range(const struct vmm_ref *ref, uint64_t va, uint64_t size, bool protected_too)
 {
-	if (size == 0 || size % K4 || va % K4 || va + size > G4)
+	if (size == 0 || size % K4 || va % K4 || va >= G4 || size > G4 - va)
 		return -MIO_EINVAL;
 	if (forbidden(ref, va, va + size, protected_too))
 		return -MIO_EPERM;
@@ -233,7 +233,7 @@ int vmm_ref_unmap_range(struct vmm_ref *ref, virt_addr_t virt, size_t size)
 
 int vmm_ref_protect(struct vmm_ref *ref, virt_addr_t virt, size_t size)
 {
-	int err = check_range(ref, virt, size, false);
+	int err = check_range(ref, virt, size, true);
 
 	if (err)
 		return err;
@@ -251,7 +251,7 @@ int vmm_ref_map_protected(struct vmm_ref *ref, virt_addr_t virt, phys_addr_t phy
 
 	if (ref->protected_count == VMM_PROTECTED_MAX)
 		return -MIO_ENOMEM;
-	err = map_range(ref, virt, phys, size, flags, budget, false);
+	err = map_range(ref, virt, phys, size, flags, budget, true);
 	return err ? err : vmm_ref_protect(ref, virt, size);
 }
 
