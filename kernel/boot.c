@@ -158,7 +158,11 @@ static void copy_tag_string(const struct multiboot2_tag *tag, const char *src, u
 static void parse_mb2_mmap(const struct multiboot2_tag_mmap *t, uint32_t tag_phys,
 			   struct boot_info *out)
 {
-	if (t->tag.size < sizeof(*t) || t->entry_size < sizeof(struct multiboot2_mmap_entry))
+	/* entry_size is read only once the tag is known to hold it. */
+	if (t->tag.size < sizeof(*t))
+		panic("boot: malformed Multiboot2 memory map tag at 0x%x (size %u, too small for "
+		      "its header)", tag_phys, t->tag.size);
+	if (t->entry_size < sizeof(struct multiboot2_mmap_entry))
 		panic("boot: malformed Multiboot2 memory map tag at 0x%x (size %u, entry size %u)",
 		      tag_phys, t->tag.size, t->entry_size);
 	size_t bytes = t->tag.size - sizeof(*t);

@@ -234,13 +234,22 @@ int memmap_usable(const struct memmap_entry *raw, size_t n, struct memmap_range 
 
 /* ---- memmap_find_free: a home for early data ---- */
 
-/* Moves *a past every avoided range that [*a, *a + size) overlaps; true if it moved. */
+/* Whether [a, a + size) and r share a byte: an empty range shares none. */
+static bool overlaps(phys_addr_t a, uint64_t size, const struct memmap_range *r)
+{
+	return size > 0 && r->start < r->end && r->start < a + size && a < r->end;
+}
+
+/*
+ * Moves *a past every avoided range that [*a, *a + size) overlaps; true if
+ * it moved. The caller keeps *a + size at or below a range's end: no wrap.
+ */
 static bool skip_avoided(phys_addr_t *a, uint64_t size, const struct memmap_range *avoid,
 			 size_t navoid)
 {
 	bool moved = false;
 	for (size_t i = 0; i < navoid; i++) {
-		if (avoid[i].start < *a + size && *a < avoid[i].end) {
+		if (overlaps(*a, size, &avoid[i])) {
 			/* Rounding the very top of the address space up would wrap to 0. */
 			*a = avoid[i].end > UINT64_MAX - PAGE_SIZE
 				     ? UINT64_MAX
@@ -256,7 +265,10 @@ int memmap_find_free(const struct memmap_range *usable, size_t count, uint64_t s
 		     size_t navoid, phys_addr_t *out)
 {
 	for (size_t i = 0; i < count; i++) {
-		phys_addr_t a = ALIGN_UP(MAX(usable[i].start, min), (phys_addr_t)PAGE_SIZE);
+		phys_addr_t lowest = MAX(usable[i].start, min);
+		if (lowest > UINT64_MAX - (PAGE_SIZE - 1))
+			break; /* no page starts at or above it: rounding up would wrap to 0 */
+		phys_addr_t a = ALIGN_UP(lowest, (phys_addr_t)PAGE_SIZE);
 		phys_addr_t end = MIN(usable[i].end, max);
 		/* a only grows, so each pass either fits, moves past an avoided range, or gives up. */
 		while (a < end && end - a >= size) {

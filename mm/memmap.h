@@ -99,7 +99,8 @@ int memmap_usable(const struct memmap_entry *raw, size_t n, struct memmap_range 
 /*
  * The lowest page-aligned address a such that [a, a + size) lies inside one
  * of usable[0..count), at or above min, ends at or below max, and overlaps
- * none of avoid[0..navoid) (byte ranges, any order). The kernel uses it to
+ * none of avoid[0..navoid) (byte ranges, any order; an empty range avoids
+ * nothing, and a size of 0 overlaps nothing). The kernel uses it to
  * carve the PMM's metadata out of RAM before there is any allocator.
  * Stores a in *out and returns 0, or returns -MIO_ENOMEM when nothing fits.
  */

@@ -129,8 +129,8 @@ enum pmm_frame_state {
 
 /*
  * Bytes of metadata a PMM over usable[0..count) needs when nothing below
- * floor is managed. usable must be sorted, disjoint and page-aligned
- * (memmap_usable() output is). The result is a multiple of 8.
+ * floor is managed. usable must be sorted, disjoint, page-aligned and
+ * non-empty ranges (memmap_usable() output is; pmm_init() panics otherwise). The result is a multiple of 8.
  * Panics "pmm: no usable memory above 0x..." when no whole frame remains
  * at or above floor (and below PMM_MAX_PHYS): such a machine cannot run.
  */
@@ -143,7 +143,9 @@ size_t pmm_metadata_size(const struct memmap_range *usable, size_t count, phys_a
  * becomes the PMM's until the PMM is no longer used; the caller must make
  * sure its frames are never handed out (the kernel reserves them).
  * Panics on: no usable memory above floor (as pmm_metadata_size), metadata
- * too small or misaligned, usable ranges unsorted, overlapping or unaligned.
+ * too small or misaligned, usable ranges unsorted, overlapping, unaligned
+ * or empty ("pmm: usable range N [...) is not page-aligned, sorted and
+ * disjoint").
  */
 void pmm_init(struct pmm *pmm, const struct memmap_range *usable, size_t count,
 	      phys_addr_t floor, void *metadata, size_t metadata_size);

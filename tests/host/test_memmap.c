@@ -302,6 +302,30 @@ Test(memmap, find_free_takes_the_lowest_fit_past_avoided_ranges)
 	cr_assert_eq(memmap_find_free(usable, 2, 0x1000, 0, MEMMAP_4GIB, all, 1, &a), -MIO_ENOMEM);
 }
 
+Test(memmap, find_free_at_the_edges)
+{
+	const struct memmap_range low[] = { R(0x1000, 0x10000) };
+	const struct memmap_range top[] = { R(UINT64_MAX - 0x3fff, UINT64_MAX) };
+	phys_addr_t a = 0x5a5a;
+	/* A min in the last page below 2^64 must not round up to 0. */
+	cr_assert_eq(memmap_find_free(low, 1, 0x1000, UINT64_MAX - 0x10, UINT64_MAX, NULL, 0, &a),
+		     -MIO_ENOMEM);
+	cr_assert_eq(memmap_find_free(top, 1, 0x1000, UINT64_MAX - 0x10, UINT64_MAX, NULL, 0, &a),
+		     -MIO_ENOMEM);
+	cr_assert_eq(a, 0x5a5a, "nothing stored on failure");
+	cr_assert_eq(memmap_find_free(top, 1, 0x1000, 0, UINT64_MAX, NULL, 0, &a), 0);
+	cr_assert_eq(a, UINT64_MAX - 0x3fff);
+	/* An empty avoid range avoids nothing. */
+	const struct memmap_range empty[] = { R(0x1800, 0x1800) };
+	cr_assert_eq(memmap_find_free(low, 1, 0x2000, 0, UINT64_MAX, empty, 1, &a), 0);
+	cr_assert_eq(a, 0x1000, "an empty avoid range moved the fit to 0x%llx",
+		     (unsigned long long)a);
+	/* Nor does an empty request overlap an avoid range around it. */
+	const struct memmap_range around[] = { R(0x800, 0x1800) };
+	cr_assert_eq(memmap_find_free(low, 1, 0, 0, UINT64_MAX, around, 1, &a), 0);
+	cr_assert_eq(a, 0x1000);
+}
+
 /* ---- differential: random maps against the brute-force model ---- */
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;

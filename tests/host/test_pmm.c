@@ -851,6 +851,10 @@ Test(pmm, init_rejects_bad_metadata_and_bad_ranges)
 	cr_assert(HOST_PANICS(pmm_metadata_size(unsorted, 2, 0)));
 	struct memmap_range odd[] = { R(MIB(1) + 1, MIB(2)) };
 	cr_assert(HOST_PANICS(pmm_metadata_size(odd, 1, 0)));
+	struct memmap_range empty[] = { R(MIB(1), MIB(2)), R(MIB(3), MIB(3)) };
+	cr_assert(HOST_PANICS(pmm_init(&pmm, empty, 2, 0, meta, need)));
+	cr_assert(strstr(host_panic_message, "usable range 1 [0x300000-0x300000) is not page-aligned"),
+		  "%s", host_panic_message);
 	free(meta);
 }
 

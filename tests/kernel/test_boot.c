@@ -221,6 +221,13 @@ KTEST(malformed_multiboot2_info_panics_naming_the_fault)
 	mb2_end();
 	KT_EXPECT(mb2_panics_with("unterminated string"));
 
+	/* A map tag too short for its own header: entry_size lies past it, unread. */
+	mb2_begin();
+	mb2_tag(MULTIBOOT2_TAG_MMAP, 8);
+	mb2_end();
+	KT_EXPECT(mb2_panics_with("memory map tag at 0x") &&
+		  mb2_panics_with("(size 8, too small for its header)"));
+
 	/* Map entries smaller than the format's 24 bytes. */
 	mb2_begin();
 	struct multiboot2_tag_mmap *m = mb2_mmap_tag(16, 2);
