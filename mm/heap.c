@@ -871,16 +871,24 @@ static inline uintptr_t arena_after(uintptr_t meta)
 	return ALIGN_UP(meta + HEAP_HEADER_SIZE, (uintptr_t)HEAP_GRANULE) - HEAP_HEADER_SIZE;
 }
 
-/* The granules an arena after metadata ending at meta gets in a region ending at end. */
-static inline uint32_t granules_left(uintptr_t meta, uintptr_t end)
+/*
+ * The granules an arena gets in a region ending at end after the metadata
+ * for n granules, laid out from meta. 0 when that metadata, or block 0's
+ * alignment after it, would run past the top of the address space: the
+ * sum wraps to a low address, which must not pass for room.
+ */
+static inline uint32_t granules_after_metadata(uintptr_t meta, uint32_t n, uintptr_t end)
 {
-	uintptr_t arena = arena_after(meta);
-	return arena >= end ? 0 : (uint32_t)MIN((end - arena) / HEAP_GRANULE, (uintptr_t)MAX_GRANULES);
+	uintptr_t meta_end = n == 0 ? meta : layout(NULL, meta, n);
+	uintptr_t arena = arena_after(meta_end);
+	if (meta_end < meta || arena < meta_end || arena >= end)
+		return 0;
+	return (uint32_t)MIN((end - arena) / HEAP_GRANULE, (uintptr_t)MAX_GRANULES);
 }
 
 /*
  * The most granules n whose metadata, laid out from meta, leaves room for
- * them before end: fits(n) is granules_left(layout(n)) >= n. The metadata
+ * them before end: fits(n) is granules_after_metadata(n) >= n. The metadata
  * grows with n, so fits() holds up to the answer and fails above it, and a
  * binary search finds it: lo fits (the metadata for the bound without any
  * metadata leaves lo granules, and lo's own metadata is no larger), and
@@ -890,11 +898,11 @@ static inline uint32_t granules_left(uintptr_t meta, uintptr_t end)
  */
 static uint32_t arena_granules(uintptr_t meta, uintptr_t end)
 {
-	uint32_t lo = granules_left(layout(NULL, meta, granules_left(meta, end)), end);
-	uint32_t hi = granules_left(layout(NULL, meta, lo), end);
+	uint32_t lo = granules_after_metadata(meta, granules_after_metadata(meta, 0, end), end);
+	uint32_t hi = granules_after_metadata(meta, lo, end);
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo + 1) / 2;
-		if (granules_left(layout(NULL, meta, mid), end) >= mid)
+		if (granules_after_metadata(meta, mid, end) >= mid)
 			lo = mid;
 		else
 			hi = mid - 1;
@@ -918,7 +926,9 @@ struct heap *heap_init(void *base, size_t size)
 {
 	uintptr_t start = heap_struct_at(base);
 	uintptr_t end = (uintptr_t)base + size;
-	if (size == 0 || end < (uintptr_t)base || start + sizeof(struct heap) > end)
+	/* Each test also catches a sum that wrapped past the top of the address space. */
+	if (size == 0 || end < (uintptr_t)base || start < (uintptr_t)base || start > end ||
+	    end - start < sizeof(struct heap))
 		return NULL;
 	uintptr_t meta = start + sizeof(struct heap);
 
@@ -1138,6 +1148,8 @@ size_t heap_usable_size(struct heap *h, void *ptr)
 {
 	gran_t g = live_block_of(h, ptr, BY_QUERY);
 #if KHEAP_DEBUG
+	/* The size comes from the header: a caller must never be handed a size an overflow wrote. */
+	debug_check_redzone(h, g, next_mark(h, g));
 	return debug_header(h, g)[0];
 #else
 	return (size_t)(next_mark(h, g) - g) * HEAP_GRANULE - HEAP_HEADER_SIZE;
@@ -1305,12 +1317,20 @@ static void check_summary(const struct heap *h)
 		panic("heap_check: the summary's top level is %u words", h->summary_words[h->summary_levels - 1]);
 }
 
-/* Every tree level above 1 against the one below (check_blocks() did the leaves and level 1). */
+/*
+ * Level 1's padding, and every level above against the one below
+ * (check_blocks() did the leaves and level 1's entries over them).
+ */
 static void check_tree(const struct heap *h)
 {
 	if (h->tree_len[0] != ALIGN_UP(h->chunks, HEAP_LEAF_FANOUT) || h->tree_levels < 2)
 		panic("heap_check: %u leaves and %u levels for %u chunks", h->tree_len[0], h->tree_levels,
 		      h->chunks);
+	for (uint32_t j = h->tree_len[0] / HEAP_LEAF_FANOUT; j < h->tree_len[1]; j++) {
+		if (h->tree[1][j] != 0)
+			panic("heap_check: tree level 1 entry %u is %d, past the last leaf it must be 0", j,
+			      (int)h->tree[1][j]);
+	}
 	for (uint32_t l = 2; l < h->tree_levels; l++) {
 		for (uint32_t i = 0; i < h->tree_len[l]; i++) {
 			int32_t expect = i * HEAP_TREE_FANOUT < h->tree_len[l - 1]

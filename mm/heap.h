@@ -114,8 +114,9 @@ struct heap_stats {
  * (at most HEAP_MAX_ARENA bytes of it): the most granules whose metadata
  * leaves room for them, and nothing is ever written outside the region.
  * Returns the heap, or NULL when the region cannot hold the metadata and
- * one minimal block. Any alignment of base is accepted. Several heaps may
- * exist side by side.
+ * one minimal block, or when base + size passes the top of the address
+ * space (a region may end at its last byte but one). Any alignment of base
+ * is accepted. Several heaps may exist side by side.
  */
 struct heap *heap_init(void *base, size_t size);
 
@@ -138,9 +139,11 @@ void *heap_calloc(struct heap *h, size_t num, size_t size);
  * Allocates size bytes at an address that is a multiple of align, which must
  * be a power of two (any, 16 bytes up to the arena size). Alignments up to 16
  * are plain heap_alloc. Larger ones take the lowest-addressed free block of
- * at least size + align + HEAP_MIN_BLOCK - HEAP_GRANULE bytes (enough for
- * any offset), place the payload at the first aligned address in it that
- * leaves either no gap or a gap of HEAP_MIN_BLOCK or more before it, and keep
+ * at least B + align + HEAP_MIN_BLOCK - HEAP_GRANULE bytes, B being the
+ * block heap_alloc(size) would take (size rounded up to whole granules,
+ * with the debug header and red zone in KHEAP_DEBUG builds): enough for any
+ * offset. It places the payload at the first aligned address in it that
+ * leaves either no gap or a gap of HEAP_MIN_BLOCK or more before it, and keeps
  * that gap as a free block. Returns NULL for align not a power of two, size
  * 0, overflow, or no fitting block. Free the result with heap_free().
  */
@@ -208,7 +211,8 @@ void heap_walk(const struct heap *h, heap_block_fn fn, void *arg);
 /*
  * The kernel's heap: one global instance behind the classic names. The
  * kernel attaches it early in boot (kernel/kheap_init.c); host tests may
- * attach it to any buffer. Every call before kheap_attach() panics.
+ * attach it to any buffer. Every call before kheap_attach() panics, except
+ * kfree(NULL), which does nothing as always.
  */
 struct heap *kheap_attach(void *base, size_t size); /* heap_init(); panics when too small */
 struct heap *kheap_instance(void);                  /* NULL before kheap_attach() */

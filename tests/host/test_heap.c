@@ -125,6 +125,32 @@ Test(heap_init, takes_the_largest_arena_that_fits_inside_the_region)
 	cr_assert_gt(sizes, 100);
 }
 
+/*
+ * A region at the very top of the address space: rounding base up, or the
+ * metadata laid out after it, can wrap past 2^N to a low address. Every
+ * size here is too small for a heap anywhere (checked on a real buffer
+ * with the same alignment), so the answer must be NULL, without a write:
+ * the top of the address space is not mapped, and a write there crashes.
+ * (heap_init once took the wrapped address for room: a 1 GiB arena at a
+ * low address, and struct heap written at 0.)
+ */
+Test(heap_init, refuses_regions_at_the_top_of_the_address_space_that_cannot_hold_a_heap)
+{
+	size_t tried = 0;
+	for (size_t size = 1; size <= 0x400; size += size < 80 ? 1 : 13) {
+		for (uintptr_t gap = 0; gap < 3 * 64; gap += 37) { /* how far below the top the region ends */
+			uintptr_t base = UINTPTR_MAX - gap - size;
+			if (heap_init(region + base % 64, size) != NULL)
+				continue; /* a heap fits a region like it: not a case for this test */
+			cr_assert_null(heap_init((void *)base, size), "%zu bytes at %p", size, (void *)base);
+			tried++;
+		}
+	}
+	cr_assert_gt(tried, 100);
+	cr_assert_null(heap_init((void *)(UINTPTR_MAX - 0xfff), 0x1000),
+		       "a region ending past the top: base + size wraps to 0");
+}
+
 Test(heap_init, a_fresh_heap_is_one_free_block)
 {
 	struct heap *h = new_heap(REGION_BYTES);
@@ -547,6 +573,19 @@ Test(bad_input, one_byte_overflow_is_caught_at_kfree)
 	kheap_check();
 }
 
+Test(bad_input, an_overflow_is_caught_before_its_size_is_handed_out)
+{
+	kheap_attach(region, REGION_BYTES);
+	uint8_t *p = kmalloc(16), *q = kmalloc(16);
+	cr_assert_eq(q, p + block_bytes(16), "q's header follows p's block");
+	memset(p, 'A', (size_t)(q - p)); /* over p's red zone and into q's header */
+	cr_assert(HOST_PANICS(heap_usable_size(kheap_instance(), q)),
+		  "heap_usable_size returned a size the overflow wrote");
+	cr_assert_str_eq(host_panic_message,
+			 EXPECT_MSG("heap: overflow past block %p (1094795585 bytes requested): "
+				    "red zone changed at %p", (void *)q, (void *)(q - HEAP_HEADER_SIZE)));
+}
+
 Test(bad_input, one_byte_overflow_is_caught_by_kheap_check)
 {
 	kheap_attach(region, REGION_BYTES);
@@ -817,6 +856,16 @@ Test(heap_check, notices_a_wrong_tree_entry)
 	cr_assert(HOST_PANICS(heap_check(h)));
 	cr_assert(strstr(host_panic_message, "heap_check: tree level") == host_panic_message, "%s",
 		  host_panic_message);
+}
+
+Test(heap_check, notices_a_tree_entry_past_the_last_leaf)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	uint32_t past = h->tree_len[0] / HEAP_LEAF_FANOUT;
+	cr_assert_lt(past, h->tree_len[1], "level 1 has padding past its last group of leaves");
+	h->tree[1][past] = 1000000;
+	EXPECT_CHECK_PANIC(h, "heap_check: tree level 1 entry %u is 1000000, past the last leaf it must be 0",
+			   past);
 }
 
 Test(heap_check, notices_a_summary_that_forgot_a_chunk)
