@@ -2,6 +2,14 @@
  * Console commands. Every argument is checked before a manager sees it, so
  * a typo prints an error and the prompt comes back; only a deliberate access
  * through a mapping the person made can fault.
+ *
+ * Nothing typed may damage the kernel's own memory, which no manager can
+ * tell from the person's: the console remembers the runs its alloc handed
+ * out, and refuses to free frames the kernel allocated for itself (page
+ * tables), to write to the kernel's identity-mapped memory (its image,
+ * stack, the heap's metadata, page tables) or the VMM's windows, and to
+ * map a frame the kernel owns writable. Writes into the heap's arena stay
+ * allowed: the heap's own checks are what they demonstrate.
  */
 #include "kernel/console.h"
 
@@ -139,6 +147,12 @@ static void kfree_trampoline(void *p)
 	kfree(p);
 }
 
+static void kheap_check_trampoline(void *arg)
+{
+	(void)arg;
+	kheap_check();
+}
+
 static int cmd_kfree(int argc, char **argv)
 {
 	uint64_t addr;
@@ -148,11 +162,46 @@ static int cmd_kfree(int argc, char **argv)
 	int err = run_guarded("kfree", kfree_trampoline, (void *)(uintptr_t)addr);
 	if (!err)
 		kprintf("kfree(%p): done\n", (void *)(uintptr_t)addr);
-	kheap_check(); /* a refusal must have left the heap as it was */
+	/*
+	 * A refusal leaves the heap as it was; when what it refused was damage
+	 * the person wrote (a red zone), the check reports that damage again.
+	 */
+	if (run_guarded("kheap_check", kheap_check_trampoline, NULL))
+		return -MIO_EINVAL;
 	return err;
 }
 
 /* ---- physical frames ---- */
+
+/* The runs alloc handed out and free has not taken back: the person's frames. */
+#define CONSOLE_RUNS 32
+static struct console_run {
+	phys_addr_t start;
+	size_t frames; /* 0: the slot is unused */
+} console_runs[CONSOLE_RUNS];
+
+static struct console_run *console_run_holding(phys_addr_t addr)
+{
+	for (size_t i = 0; i < CONSOLE_RUNS; i++) {
+		struct console_run *r = &console_runs[i];
+		if (r->frames && addr >= r->start && addr - r->start < (phys_addr_t)r->frames * PAGE_SIZE)
+			return r;
+	}
+	return NULL;
+}
+
+/* Whether the frame at addr is allocated, and not by alloc: the kernel's (a page table, say). */
+static bool kernel_allocated(phys_addr_t addr)
+{
+	enum pmm_frame_state st = pmm_frame_state(&kernel_pmm, addr);
+	return (st == PMM_FRAME_RUN_START || st == PMM_FRAME_RUN_BODY) && !console_run_holding(addr);
+}
+
+/* The kernel's frames: those it allocated, and those reserved for it (image, heap, metadata). */
+static bool kernel_owns_frame(phys_addr_t addr)
+{
+	return kernel_allocated(addr) || pmm_frame_state(&kernel_pmm, addr) == PMM_FRAME_RESERVED;
+}
 
 static int cmd_frames(int argc, char **argv)
 {
@@ -180,11 +229,18 @@ static int cmd_alloc(int argc, char **argv)
 		return -MIO_EINVAL;
 	if (n == 0)
 		return usage_error("alloc: the number of frames must be at least 1");
+	struct console_run *slot = NULL;
+	for (size_t i = 0; i < CONSOLE_RUNS && !slot; i++)
+		slot = console_runs[i].frames ? NULL : &console_runs[i];
+	if (!slot)
+		return usage_error("alloc: the console holds %d runs already; free one first",
+				   CONSOLE_RUNS);
 	void *p = pmm_alloc_frame((size_t)n);
 	if (!p) {
 		kprintf("alloc(%llu) = NULL: no run of %llu free frames below 4 GiB\n", n, n);
 		return -MIO_ENOMEM;
 	}
+	*slot = (struct console_run){ (phys_addr_t)(uintptr_t)p, (size_t)n };
 	kprintf("alloc(%llu) = 0x%llx (%llu KiB)\n", n, (phys_addr_t)(uintptr_t)p, n * 4);
 	return 0;
 }
@@ -193,6 +249,12 @@ struct free_request {
 	phys_addr_t addr;
 	size_t frames;
 };
+
+static void pmm_check_trampoline(void *arg)
+{
+	(void)arg;
+	pmm_check(&kernel_pmm);
+}
 
 static void free_trampoline(void *arg)
 {
@@ -206,10 +268,19 @@ static int cmd_free(int argc, char **argv)
 	(void)argc;
 	if (number_arg(argv, 1, "free", UINT64_MAX, &r.addr))
 		return -MIO_EINVAL;
+	/* Frames the PMM would take back but the kernel still uses, such as page tables. */
+	if (kernel_allocated(r.addr))
+		return usage_error("free: 0x%llx was not handed out by alloc: the kernel allocated "
+				   "it for itself (a page table, say) and still uses it", r.addr);
+	struct console_run *mine = console_run_holding(r.addr);
 	int err = run_guarded("free", free_trampoline, &r);
-	if (!err)
+	if (!err) {
 		kprintf("free(0x%llx): %zu frames back\n", r.addr, r.frames);
-	pmm_check(&kernel_pmm);
+		if (mine)
+			mine->frames = 0;
+	}
+	if (run_guarded("pmm_check", pmm_check_trampoline, NULL))
+		return -MIO_EINVAL;
 	return err;
 }
 
@@ -234,6 +305,21 @@ static int flags_arg(const char *word, uint32_t *flags, bool *large)
 	return 0;
 }
 
+/*
+ * The first frame of [phys, phys + size) the kernel owns, or VMM_PHYS_NONE.
+ * Misaligned or impossible addresses own nothing here: the VMM refuses them.
+ */
+static phys_addr_t first_kernel_frame(phys_addr_t phys, size_t size)
+{
+	if (phys % size != 0 || phys > UINT64_MAX - size)
+		return VMM_PHYS_NONE;
+	for (phys_addr_t f = phys; f < phys + size; f += PAGE_SIZE) {
+		if (kernel_owns_frame(f))
+			return f;
+	}
+	return VMM_PHYS_NONE;
+}
+
 static int cmd_map(int argc, char **argv)
 {
 	uint64_t virt, phys;
@@ -247,6 +333,11 @@ static int cmd_map(int argc, char **argv)
 		if (flags_arg(argv[i], &flags, &large))
 			return -MIO_EINVAL;
 	}
+	phys_addr_t owned = first_kernel_frame(phys, large ? LARGE_PAGE_SIZE : PAGE_SIZE);
+	if ((flags & VMM_WRITABLE) && owned != VMM_PHYS_NONE)
+		return usage_error("map: the frame at 0x%llx is the kernel's own (%s): map it ro, or "
+				   "map frames from alloc", owned,
+				   kernel_allocated(owned) ? "allocated for itself" : "reserved");
 	int err = large ? vmm_alloc_page_4mib((virt_addr_t)virt, phys, flags)
 			: vmm_alloc_page((virt_addr_t)virt, phys, flags);
 	if (vmm_result("map", err))
@@ -346,6 +437,31 @@ static void access_trampoline(void *arg)
 		a->value = *a->addr;
 }
 
+/*
+ * What the kernel keeps at virtual address addr that a write must not
+ * touch, or NULL when the word is the person's to write: their own
+ * mappings (map checks the frames), frames from alloc, the heap's arena.
+ */
+static const char *kernel_memory_at(uint32_t addr)
+{
+	struct heap_stats st;
+
+	if (addr >= VMM_RESERVED_BASE)
+		return "the VMM's window onto the page tables";
+	kheap_stats(&st);
+	if (addr - (uintptr_t)st.arena < st.arena_bytes || console_run_holding(addr))
+		return NULL;
+	if (!vmm_is_mapped(addr))
+		return NULL; /* page 0, the stack's guard page: the write faults, and is caught */
+	for (size_t i = 0; i < kernel_vmm.protected_count; i++) {
+		const struct vmm_range *r = &kernel_vmm.protected_ranges[i];
+		if (addr >= r->start && addr < r->end)
+			return kernel_owns_frame(addr) ? "the kernel's own memory"
+						       : "memory the kernel identity-maps for its own use";
+	}
+	return NULL;
+}
+
 static int cmd_read_write(int argc, char **argv)
 {
 	uint64_t addr, value = 0;
@@ -356,6 +472,10 @@ static int cmd_read_write(int argc, char **argv)
 		return -MIO_EINVAL;
 	if (addr % 4)
 		return usage_error("%s: 0x%llx is not 4-byte aligned", argv[0], addr);
+	const char *whose = a.write ? kernel_memory_at((uint32_t)addr) : NULL;
+	if (whose)
+		return usage_error("write: 0x%llx is %s: write through a mapping you made, to frames "
+				   "from alloc, or into the heap's arena", addr, whose);
 	a.addr = (volatile uint32_t *)(uintptr_t)addr;
 	a.value = (uint32_t)value;
 	if (run_guarded(argv[0], access_trampoline, &a))
