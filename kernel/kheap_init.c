@@ -9,13 +9,19 @@ static bool overlaps(phys_addr_t a_start, phys_addr_t a_end, phys_addr_t b_start
 	return a_start < b_end && b_start < a_end;
 }
 
+/* Where map entry e ends; an entry whose end would pass 2^64 runs to the top. */
+static phys_addr_t entry_end(const struct boot_mmap_entry *e)
+{
+	return e->base + e->length < e->base ? UINT64_MAX : e->base + e->length;
+}
+
 /* The end of an available map entry covering addr, or 0 when none covers it. */
 static phys_addr_t available_run_from(const struct boot_info *info, phys_addr_t addr)
 {
 	phys_addr_t best = 0;
 	for (size_t i = 0; i < info->mmap_count; i++) {
 		const struct boot_mmap_entry *e = &info->mmap[i];
-		phys_addr_t end = e->base + e->length < e->base ? UINT64_MAX : e->base + e->length;
+		phys_addr_t end = entry_end(e);
 		if (e->type == MEMMAP_AVAILABLE && e->base <= addr && addr < end && end > best)
 			best = end;
 	}
@@ -40,9 +46,9 @@ void kheap_check_placement(const struct boot_info *info, phys_addr_t start, uint
 	for (size_t i = 0; i < info->mmap_count; i++) {
 		const struct boot_mmap_entry *e = &info->mmap[i];
 		if (e->type != MEMMAP_AVAILABLE && e->length &&
-		    overlaps(start, end, e->base, e->base + e->length))
+		    overlaps(start, end, e->base, entry_end(e)))
 			panic("kheap: heap [0x%llx-0x%llx) overlaps %s memory [0x%llx-0x%llx)", start,
-			      end, memmap_type_name(e->type), e->base, e->base + e->length);
+			      end, memmap_type_name(e->type), e->base, entry_end(e));
 	}
 	if (overlaps(start, end, kernel_phys_start(), kernel_phys_end()))
 		panic("kheap: heap [0x%llx-0x%llx) overlaps the kernel image [0x%llx-0x%llx)", start,

@@ -83,7 +83,8 @@ static int64_t fetch_signed(va_list *ap, enum length len)
 	case LEN_LLONG:
 		return va_arg(*ap, long long);
 	case LEN_SIZE:
-		return (int64_t)va_arg(*ap, size_t); /* ssize_t has no portable C name */
+		/* ssize_t has no portable C name; ptrdiff_t is as wide as size_t and signed. */
+		return (int64_t)(ptrdiff_t)va_arg(*ap, size_t);
 	case LEN_CHAR:
 		return (signed char)va_arg(*ap, int);
 	case LEN_SHORT:

@@ -55,10 +55,14 @@ static void report_page_fault(uint32_t error_code, uint32_t cr2)
 		(error_code & PF_ERR_RSVD) ? ", reserved bit set" : "");
 }
 
-/* %esp before the CPU pushed eip, cs, eflags (no privilege change: no ss:esp pushed). */
+/*
+ * %esp at the faulting instruction: pusha recorded it pointing at the
+ * stub's vector word, above which lie the error code and what the CPU
+ * pushed (eip, cs, eflags; no privilege change, so no ss:esp).
+ */
 static uint32_t esp_at_fault(const struct trap_frame *tf)
 {
-	return tf->esp_at_pusha + 12;
+	return tf->esp_at_pusha + (uint32_t)(sizeof(*tf) - offsetof(struct trap_frame, vector));
 }
 
 static void report_registers(const struct trap_frame *tf)

@@ -54,6 +54,7 @@ Test(format, size_t_and_short_modifiers)
 {
 	cr_assert_str_eq(FMT("%zu", (size_t)3145728), "3145728");
 	cr_assert_str_eq(FMT("%zx", (size_t)0x300000), "300000");
+	cr_assert_str_eq(FMT("%zd", (size_t)-1), "-1");
 	cr_assert_str_eq(FMT("%hhu", 0x1ff), "255");
 	cr_assert_str_eq(FMT("%hd", 0x18000), "-32768");
 }

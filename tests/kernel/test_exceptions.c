@@ -24,6 +24,21 @@ KTEST(invalid_opcode_is_caught_at_its_eip)
 	KT_EXPECT_EQ(rec.error_code, 0);
 }
 
+/* ud2 with %esp as it is at the fault stored in *arg first. */
+__attribute__((noinline)) static void execute_ud2_noting_esp(void *arg)
+{
+	__asm__ volatile("mov %%esp, (%0)\n\tud2" : : "r"(arg) : "memory");
+}
+
+KTEST(a_fault_reports_the_stack_pointer_at_the_faulting_instruction)
+{
+	struct trap_record rec;
+	uint32_t esp = 0;
+	KT_ASSERT_EQ(run_catching(execute_ud2_noting_esp, &esp, &rec), TRAP_FAULT);
+	KT_EXPECT(esp != 0);
+	KT_EXPECT_EQ(rec.esp, esp);
+}
+
 static void divide_by_zero(void *arg)
 {
 	volatile uint32_t zero = *(uint32_t *)arg;

@@ -203,6 +203,12 @@ KTEST(kheap_placement_panics_outside_ram_or_over_loader_data)
 	KT_EXPECT_EQ(try_placement(at, size, &rec), TRAP_PANIC);
 	KT_EXPECT(strstr(rec.message, "overlaps reserved memory") != NULL);
 
+	fake_map(at + 0x8000000); /* a reserved entry whose length runs past 2^64: to the top */
+	fake.mmap[fake.mmap_count++] =
+		(struct boot_mmap_entry){ at + 0x100000, (uint64_t)0 - 0x100000, MEMMAP_RESERVED };
+	KT_EXPECT_EQ(try_placement(at, size, &rec), TRAP_PANIC);
+	KT_EXPECT(strstr(rec.message, "overlaps reserved memory") != NULL);
+
 	fake_map(at + 0x8000000); /* a module GRUB put where the heap goes */
 	fake.loader_ranges[fake.loader_range_count++] =
 		(struct boot_range){ at + size - 0x1000, at + size + 0x1000, "module" };

@@ -14,6 +14,9 @@ KTEST(format_prints_64bit_values_on_i386)
 	KT_EXPECT(strcmp(buf, "-9223372036854775808") == 0);
 	ksnprintf(buf, sizeof(buf), "%p", (void *)0xb8000);
 	KT_EXPECT(strcmp(buf, "0x000b8000") == 0);
+	/* size_t is 32 bits here: %zd must sign-extend it, not zero-extend. */
+	ksnprintf(buf, sizeof(buf), "%zd %zi %zu", (size_t)-1, (size_t)-5, (size_t)-1);
+	KT_EXPECT(strcmp(buf, "-1 -5 4294967295") == 0);
 }
 
 KTEST(memmove_handles_overlap_on_i386)
