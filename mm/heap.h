@@ -144,8 +144,12 @@ void *heap_calloc(struct heap *h, size_t num, size_t size);
  * with the debug header and red zone in KHEAP_DEBUG builds): enough for any
  * offset. It places the payload at the first aligned address in it that
  * leaves either no gap or a gap of HEAP_MIN_BLOCK or more before it, and keeps
- * that gap as a free block. Returns NULL for align not a power of two, size
- * 0, overflow, or no fitting block. Free the result with heap_free().
+ * that gap as a free block. The bound makes the search the same logarithmic
+ * one as heap_alloc's; the price is that a smaller free block lower down
+ * that happens to hold an aligned spot is passed over (exact aligned first
+ * fit would test blocks one by one). The reference model applies the same
+ * rule. Returns NULL for align not a power of two, size 0, overflow, or no
+ * fitting block. Free the result with heap_free().
  */
 void *heap_alloc_aligned(struct heap *h, size_t size, size_t align);
 
