@@ -497,6 +497,13 @@ struct worst_result {
 	size_t fewest_free, most_free; /* free blocks the probes met */
 };
 
+/* The first of a probe's repeats counts towards the unfiltered maximum. */
+static void note_first_try(struct worst_result *res, int repeat, uint64_t cycles)
+{
+	if (repeat == 0)
+		res->first_try_cycles = MAX(res->first_try_cycles, cycles);
+}
+
 /*
  * Times single operations that stress the search and the merges in a heap
  * of about `count` free blocks (build_holes()):
@@ -535,14 +542,12 @@ static struct worst_result worst_run(enum impl im, unsigned count, uint64_t seed
 			void *p;
 			uint64_t t = timed_alloc(im, size, &p); /* MIN() evaluates twice */
 			best_alloc = MIN(best_alloc, t);
-			if (r == 0)
-				res.first_try_cycles = MAX(res.first_try_cycles, t);
+			note_first_try(&res, r, t);
 			if (!p)
 				break;
 			t = timed_free(im, p);
 			best_free = MIN(best_free, t);
-			if (r == 0)
-				res.first_try_cycles = MAX(res.first_try_cycles, t);
+			note_first_try(&res, r, t);
 		}
 		res.cycles = MAX(res.cycles, best_alloc);
 		if (best_free != UINT64_MAX)
@@ -555,8 +560,7 @@ static struct worst_result worst_run(enum impl im, unsigned count, uint64_t seed
 			void *at = worst_live[k], *again;
 			uint64_t t = timed_free(im, at);
 			best_old = MIN(best_old, t);
-			if (r == 0)
-				res.first_try_cycles = MAX(res.first_try_cycles, t);
+			note_first_try(&res, r, t);
 			again = impl_alloc(im, worst_size[k]);
 			worst_live[k] = again;
 			if (again != at) /* it went to a lower hole: the state moved on */

@@ -190,17 +190,26 @@ static struct console_run *console_run_holding(phys_addr_t addr)
 	return NULL;
 }
 
-/* Whether the frame at addr is allocated, and not by alloc: the kernel's (a page table, say). */
-static bool kernel_allocated(phys_addr_t addr)
+/* Who holds the frame at addr, as far as the console is concerned. */
+enum frame_owner { OWNER_NOBODY, OWNER_PERSON, OWNER_KERNEL_ALLOCATED, OWNER_KERNEL_RESERVED };
+
+static enum frame_owner frame_owner(phys_addr_t addr)
 {
-	enum pmm_frame_state st = pmm_frame_state(&kernel_pmm, addr);
-	return (st == PMM_FRAME_RUN_START || st == PMM_FRAME_RUN_BODY) && !console_run_holding(addr);
+	switch (pmm_frame_state(&kernel_pmm, addr)) {
+	case PMM_FRAME_RUN_START:
+	case PMM_FRAME_RUN_BODY: /* allocated: by alloc, or by the kernel for itself (page tables) */
+		return console_run_holding(addr) ? OWNER_PERSON : OWNER_KERNEL_ALLOCATED;
+	case PMM_FRAME_RESERVED: /* its image, the heap, the PMM's metadata, loader data */
+		return OWNER_KERNEL_RESERVED;
+	default:
+		return OWNER_NOBODY;
+	}
 }
 
-/* The kernel's frames: those it allocated, and those reserved for it (image, heap, metadata). */
 static bool kernel_owns_frame(phys_addr_t addr)
 {
-	return kernel_allocated(addr) || pmm_frame_state(&kernel_pmm, addr) == PMM_FRAME_RESERVED;
+	enum frame_owner o = frame_owner(addr);
+	return o == OWNER_KERNEL_ALLOCATED || o == OWNER_KERNEL_RESERVED;
 }
 
 static int cmd_frames(int argc, char **argv)
@@ -269,7 +278,7 @@ static int cmd_free(int argc, char **argv)
 	if (number_arg(argv, 1, "free", UINT64_MAX, &r.addr))
 		return -MIO_EINVAL;
 	/* Frames the PMM would take back but the kernel still uses, such as page tables. */
-	if (kernel_allocated(r.addr))
+	if (frame_owner(r.addr) == OWNER_KERNEL_ALLOCATED)
 		return usage_error("free: 0x%llx was not handed out by alloc: the kernel allocated "
 				   "it for itself (a page table, say) and still uses it", r.addr);
 	struct console_run *mine = console_run_holding(r.addr);
@@ -333,11 +342,14 @@ static int cmd_map(int argc, char **argv)
 		if (flags_arg(argv[i], &flags, &large))
 			return -MIO_EINVAL;
 	}
-	phys_addr_t owned = first_kernel_frame(phys, large ? LARGE_PAGE_SIZE : PAGE_SIZE);
-	if ((flags & VMM_WRITABLE) && owned != VMM_PHYS_NONE)
+	phys_addr_t owned = flags & VMM_WRITABLE
+				    ? first_kernel_frame(phys, large ? LARGE_PAGE_SIZE : PAGE_SIZE)
+				    : VMM_PHYS_NONE; /* read-only: looking damages nothing */
+	if (owned != VMM_PHYS_NONE)
 		return usage_error("map: the frame at 0x%llx is the kernel's own (%s): map it ro, or "
 				   "map frames from alloc", owned,
-				   kernel_allocated(owned) ? "allocated for itself" : "reserved");
+				   frame_owner(owned) == OWNER_KERNEL_ALLOCATED ? "allocated for itself"
+										 : "reserved");
 	int err = large ? vmm_alloc_page_4mib((virt_addr_t)virt, phys, flags)
 			: vmm_alloc_page((virt_addr_t)virt, phys, flags);
 	if (vmm_result("map", err))

@@ -28,7 +28,7 @@ __attribute__((format(printf, 1, 2))) static int type(const char *fmt, ...)
 /* The physical address of the page table behind virt (which lies under one). */
 static phys_addr_t table_behind(virt_addr_t virt)
 {
-	const uint32_t *pd = (const uint32_t *)VMM_DIRECTORY_WINDOW;
+	const pde_t *pd = (const pde_t *)(uintptr_t)VMM_DIRECTORY_WINDOW;
 	return pde_table_phys(pd[virt >> LARGE_PAGE_SHIFT]);
 }
 
@@ -52,7 +52,7 @@ KTEST(console_never_frees_or_maps_writable_a_page_table)
 	uint32_t before = *(volatile uint32_t *)(uintptr_t)table;
 	KT_EXPECT(type("write 0x%llx 0", table) < 0);
 	KT_EXPECT(type("write 0x%x 0", VMM_DIRECTORY_WINDOW) < 0);
-	KT_EXPECT(type("write 0x%x 0", VMM_DIRECTORY_WINDOW + 4 * (PAGE_SIZE / 4 - 1)) < 0);
+	KT_EXPECT(type("write 0x%x 0", VMM_DIRECTORY_WINDOW + 4 * VMM_RECURSIVE_PDX) < 0);
 	KT_EXPECT_EQ(*(volatile uint32_t *)(uintptr_t)table, before);
 	KT_EXPECT(vmm_is_mapped(0x100000));
 	vmm_check(&kernel_vmm);
