@@ -573,6 +573,26 @@ Test(bad_input, one_byte_overflow_is_caught_at_kfree)
 	kheap_check();
 }
 
+/* Not only the first: a write at any red-zone byte is caught and named, however aligned. */
+Test(bad_input, a_write_at_any_red_zone_byte_is_caught_at_kfree)
+{
+	kheap_attach(region, REGION_BYTES);
+	for (size_t n = 1; n <= 48; n++) {
+		uint8_t *p = kmalloc(n);
+		uint8_t *end = p - HEAP_HEADER_SIZE + block_bytes(n);
+		for (uint8_t *at = p + n; at < end; at++) {
+			*at ^= 0x01;
+			cr_assert(HOST_PANICS(kfree(p)), "size %zu, red-zone byte %td", n, at - (p + n));
+			cr_assert_str_eq(host_panic_message,
+					 EXPECT_MSG("heap: overflow past block %p (%zu bytes requested): "
+						    "red zone changed at %p", (void *)p, n, (void *)at));
+			*at ^= 0x01;
+		}
+		kfree(p);
+	}
+	kheap_check();
+}
+
 Test(bad_input, an_overflow_is_caught_before_its_size_is_handed_out)
 {
 	kheap_attach(region, REGION_BYTES);
@@ -718,6 +738,29 @@ Test(bad_input, use_after_free_is_caught_by_kheap_check)
 			 EXPECT_MSG("heap_check: free block %p was written to at %p (use after free)",
 				    (void *)p, (void *)(p + 255)));
 }
+/*
+ * Every byte of a free block is watched, whatever its place in the 8-byte
+ * words the check compares at once, and the panic names that byte: the
+ * header before the payload, the payload, the rounding after it.
+ */
+Test(bad_input, kheap_check_names_a_dangling_write_at_any_byte_of_a_free_block)
+{
+	kheap_attach(region, REGION_BYTES);
+	uint8_t *p = kmalloc(256);
+	kmalloc(16);
+	kfree(p);
+	uint8_t *start = p - HEAP_HEADER_SIZE, *end = start + block_bytes(256);
+	for (uint8_t *at = start; at < end; at++) {
+		*at ^= 0x01;
+		cr_assert(HOST_PANICS(kheap_check()), "a write at block offset %td", at - start);
+		cr_assert_str_eq(host_panic_message,
+				 EXPECT_MSG("heap_check: free block %p was written to at %p (use after free)",
+					    (void *)p, (void *)at));
+		*at ^= 0x01;
+	}
+	kheap_check();
+}
+
 #else
 /* Nor does a release build write free memory: what a dangling write leaves is still there. */
 Test(bad_input, use_after_free_in_a_release_build_never_reaches_the_allocator)
