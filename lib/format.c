@@ -75,6 +75,21 @@ static void emit_number(struct out *o, const struct spec *s, uint64_t magnitude,
 	emit_field(o, s, negative ? "-" : prefix, start, (int)(end - start));
 }
 
+/*
+ * 0x and every hex digit of pointer width, so addresses line up; a wider
+ * field pads that with spaces, on the right under '-' (never with zeros:
+ * the digits are already all there).
+ */
+static void emit_pointer(struct out *o, struct spec *s, uintptr_t p)
+{
+	char buf[2 * sizeof(void *)];
+	char *end = buf + sizeof(buf), *start = utoa(p, 16, false, end);
+	while (start > buf)
+		*--start = '0';
+	s->zero = false;
+	emit_field(o, s, "0x", buf, (int)sizeof(buf));
+}
+
 static int64_t fetch_signed(va_list *ap, enum length len)
 {
 	switch (len) {
@@ -188,14 +203,9 @@ static bool emit_conversion(struct out *o, struct spec *s, char conv, va_list *a
 	case 'X':
 		emit_number(o, s, fetch_unsigned(ap, s->length), false, 16, conv == 'X', "");
 		return true;
-	case 'p': {
-		uintptr_t p = (uintptr_t)va_arg(*ap, void *);
-		struct spec ps = { .zero = true, .width = 2 + 2 * (int)sizeof(void *) };
-		if (s->width > ps.width)
-			ps.width = s->width;
-		emit_number(o, &ps, p, false, 16, false, "0x");
+	case 'p':
+		emit_pointer(o, s, (uintptr_t)va_arg(*ap, void *));
 		return true;
-	}
 	case 's':
 		emit_string(o, s, va_arg(*ap, const char *));
 		return true;

@@ -5,7 +5,8 @@
  * Supported: %d %i %u %x %X %p %s %c %%, the length modifiers hh h l ll z
  * (so 64-bit values print in full on i386), the flags '-' (left-justify) and
  * '0' (zero padding), a field width (digits or '*') and a precision for %s.
- * %p prints 0x and the pointer in zero-padded hex of pointer width.
+ * %p prints 0x and the pointer in zero-padded hex of pointer width; a wider
+ * field width pads it with spaces (on the right under '-').
  * An unknown conversion is printed literally, so a bad format is visible
  * rather than silently consuming arguments.
  */

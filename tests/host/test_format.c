@@ -89,6 +89,22 @@ Test(format, pointer_is_zero_padded_to_pointer_width)
 	snprintf(expected, sizeof(expected), "0x%0*llx", (int)(2 * sizeof(void *)),
 		 (unsigned long long)(uintptr_t)0x1000);
 	cr_assert_str_eq(FMT("%p", (void *)0x1000), expected);
+	cr_assert_str_eq(FMT("%p", (void *)UINTPTR_MAX), sizeof(void *) == 8 ? "0xffffffffffffffff" : "0xffffffff");
+}
+
+Test(format, a_wide_pointer_field_pads_with_spaces_on_the_side_the_flag_says)
+{
+	char digits[32], expected[64];
+	snprintf(digits, sizeof(digits), "0x%0*llx", (int)(2 * sizeof(void *)),
+		 (unsigned long long)(uintptr_t)0xabc);
+	int pad = 24 - (int)strlen(digits);
+	snprintf(expected, sizeof(expected), "[%*s%s]", pad, "", digits);
+	cr_assert_str_eq(FMT("[%24p]", (void *)0xabc), expected);
+	cr_assert_str_eq(FMT("[%024p]", (void *)0xabc), expected, "zeros would add digits");
+	snprintf(expected, sizeof(expected), "[%s%*s]", digits, pad, "");
+	cr_assert_str_eq(FMT("[%-24p]", (void *)0xabc), expected);
+	snprintf(expected, sizeof(expected), "[%s]", digits);
+	cr_assert_str_eq(FMT("[%4p]", (void *)0xabc), expected, "a narrow width cuts nothing");
 }
 
 Test(format, unknown_conversion_is_printed_literally)
