@@ -285,12 +285,11 @@ NO_PSE_PROOF := ^vmm: paging on \(CR0\.PG, CR0\.WP, CR4\.PGE\)
 PRE_I686_REFUSAL := ^MioOS-C needs an i686 .* no CMOV
 # A machine whose RAM ends inside the heap's range is refused at boot, naming
 # it: SHORT_RAM_MIB, when that leaves GRUB the 4 MiB it needs to load the kernel.
-# The 8G boot puts 5 GiB above 4 GiB: more 4 MiB runs than the PMM's
-# exhaustion test once had room for.
 SMALL_RAM_REFUSAL := ^PANIC: kheap: heap \[0x[0-9a-f]+-0x[0-9a-f]+\) is not inside available RAM
 kernel-test: $(ISO_TEST) $(ISO_TEST_MB2) $(ISO_TEST_RELEASE)
 	@KLD=$(KLD) tools/check-portable.sh $(patsubst %,$(B)/kernel/%.o,$(PORTABLE_SRCS))
 	@set -e; for m in $(KTEST_MEMS); do tools/run-ktests.sh $(ISO_TEST) $$m; done
+	@# 8G puts 5 GiB above 4 GiB: more 4 MiB runs than the PMM's exhaustion test once had room for.
 	@tools/run-ktests.sh $(ISO_TEST) 8G
 	@KTEST_EXPECT='$(PSE36_PROOF)' tools/run-ktests.sh $(ISO_TEST) 5G -cpu qemu32,+pse36
 	@KTEST_NAME=multiboot2 KTEST_EXPECT='$(MB2_PROOF)' tools/run-ktests.sh $(ISO_TEST_MB2) 5G

@@ -4,11 +4,6 @@
 #include "lib/panic.h"
 #include "mm/heap.h"
 
-static bool overlaps(phys_addr_t a_start, phys_addr_t a_end, phys_addr_t b_start, phys_addr_t b_end)
-{
-	return a_start < b_end && b_start < a_end;
-}
-
 /* Where map entry e ends; an entry whose end would pass 2^64 runs to the top. */
 static phys_addr_t entry_end(const struct boot_mmap_entry *e)
 {
@@ -45,17 +40,16 @@ void kheap_check_placement(const struct boot_info *info, phys_addr_t start, uint
 	/* Loaders may report overlapping entries: anything not available wins. */
 	for (size_t i = 0; i < info->mmap_count; i++) {
 		const struct boot_mmap_entry *e = &info->mmap[i];
-		if (e->type != MEMMAP_AVAILABLE && e->length &&
-		    overlaps(start, end, e->base, entry_end(e)))
+		if (e->type != MEMMAP_AVAILABLE && ranges_overlap(start, end, e->base, entry_end(e)))
 			panic("kheap: heap [0x%llx-0x%llx) overlaps %s memory [0x%llx-0x%llx)", start,
 			      end, memmap_type_name(e->type), e->base, entry_end(e));
 	}
-	if (overlaps(start, end, kernel_phys_start(), kernel_phys_end()))
+	if (ranges_overlap(start, end, kernel_phys_start(), kernel_phys_end()))
 		panic("kheap: heap [0x%llx-0x%llx) overlaps the kernel image [0x%llx-0x%llx)", start,
 		      end, kernel_phys_start(), kernel_phys_end());
 	for (size_t i = 0; i < info->loader_range_count; i++) {
 		const struct boot_range *r = &info->loader_ranges[i];
-		if (overlaps(start, end, r->start, r->end))
+		if (ranges_overlap(start, end, r->start, r->end))
 			panic("kheap: heap [0x%llx-0x%llx) overlaps loader data (%s) [0x%llx-0x%llx)",
 			      start, end, r->what, r->start, r->end);
 	}

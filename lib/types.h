@@ -30,6 +30,15 @@ typedef uintptr_t virt_addr_t; /* a virtual address in the current space */
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/*
+ * Whether the half-open ranges [a_start, a_end) and [b_start, b_end) share
+ * a byte. An empty range shares none, wherever it lies.
+ */
+static inline bool ranges_overlap(uint64_t a_start, uint64_t a_end, uint64_t b_start, uint64_t b_end)
+{
+	return a_start < a_end && b_start < b_end && a_start < b_end && b_start < a_end;
+}
+
 /* Error codes returned as negative ints by APIs whose callers can recover. */
 enum mio_error {
 	MIO_OK = 0,

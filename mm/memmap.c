@@ -234,12 +234,6 @@ int memmap_usable(const struct memmap_entry *raw, size_t n, struct memmap_range 
 
 /* ---- memmap_find_free: a home for early data ---- */
 
-/* Whether [a, a + size) and r share a byte: an empty range shares none. */
-static bool overlaps(phys_addr_t a, uint64_t size, const struct memmap_range *r)
-{
-	return size > 0 && r->start < r->end && r->start < a + size && a < r->end;
-}
-
 /*
  * Moves *a past every avoided range that [*a, *a + size) overlaps; true if
  * it moved. The caller keeps *a + size at or below a range's end: no wrap.
@@ -249,7 +243,7 @@ static bool skip_avoided(phys_addr_t *a, uint64_t size, const struct memmap_rang
 {
 	bool moved = false;
 	for (size_t i = 0; i < navoid; i++) {
-		if (overlaps(*a, size, &avoid[i])) {
+		if (ranges_overlap(*a, *a + size, avoid[i].start, avoid[i].end)) {
 			/* Rounding the very top of the address space up would wrap to 0. */
 			*a = avoid[i].end > UINT64_MAX - PAGE_SIZE
 				     ? UINT64_MAX

@@ -103,7 +103,7 @@ static bool forbidden(const struct vmm *vmm, uint64_t start, uint64_t end)
 		return true;
 	for (size_t i = 0; i < vmm->protected_count; i++) {
 		const struct vmm_range *r = &vmm->protected_ranges[i];
-		if (start < r->end && r->start < end)
+		if (ranges_overlap(start, end, r->start, r->end))
 			return true;
 	}
 	return false;
@@ -708,7 +708,7 @@ size_t vmm_check(const struct vmm *vmm)
 			      (unsigned long long)r->start, (unsigned long long)r->end);
 		for (size_t k = 0; k < i; k++) {
 			const struct vmm_range *o = &vmm->protected_ranges[k];
-			if (r->start < o->end && o->start < r->end)
+			if (ranges_overlap(r->start, r->end, o->start, o->end))
 				panic("vmm_check: protected ranges %zu and %zu overlap", k, i);
 		}
 	}

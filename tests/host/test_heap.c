@@ -738,6 +738,7 @@ Test(bad_input, use_after_free_is_caught_by_kheap_check)
 			 EXPECT_MSG("heap_check: free block %p was written to at %p (use after free)",
 				    (void *)p, (void *)(p + 255)));
 }
+
 /*
  * Every byte of a free block is watched, whatever its place in the 8-byte
  * words the check compares at once, and the panic names that byte: the

@@ -168,23 +168,23 @@ int vmm_ref_unmap_page(struct vmm_ref *ref, virt_addr_t virt)
 
 /* ---- ranges ---- */
 
-static int check_range(const struct vmm_ref *ref, uint64_t va, uint64_t size, bool protected_too)
+static int check_range(const struct vmm_ref *ref, uint64_t va, uint64_t size)
 {
 	if (size == 0 || size % K4 || va % K4 || va >= G4 || size > G4 - va)
 		return -MIO_EINVAL;
-	if (forbidden(ref, va, va + size, protected_too))
+	if (forbidden(ref, va, va + size, true))
 		return -MIO_EPERM;
 	return 0;
 }
 
 static int map_range(struct vmm_ref *ref, uint64_t va, phys_addr_t pa, uint64_t size,
-		     uint32_t flags, size_t *budget, bool protected_too)
+		     uint32_t flags, size_t *budget)
 {
 	int err;
 
 	if ((flags & ~VMM_FLAGS_ALL) || pa % K4)
 		return -MIO_EINVAL;
-	err = check_range(ref, va, size, protected_too);
+	err = check_range(ref, va, size);
 	if (err)
 		return err;
 	for (uint64_t off = 0; off < size;) {
@@ -205,12 +205,12 @@ static int map_range(struct vmm_ref *ref, uint64_t va, phys_addr_t pa, uint64_t 
 int vmm_ref_map_range(struct vmm_ref *ref, virt_addr_t virt, phys_addr_t phys, size_t size,
 		      uint32_t flags, size_t *budget)
 {
-	return map_range(ref, virt, phys, size, flags, budget, true);
+	return map_range(ref, virt, phys, size, flags, budget);
 }
 
 int vmm_ref_unmap_range(struct vmm_ref *ref, virt_addr_t virt, size_t size)
 {
-	int err = check_range(ref, virt, size, true);
+	int err = check_range(ref, virt, size);
 
 	if (err)
 		return err;
@@ -233,7 +233,7 @@ int vmm_ref_unmap_range(struct vmm_ref *ref, virt_addr_t virt, size_t size)
 
 int vmm_ref_protect(struct vmm_ref *ref, virt_addr_t virt, size_t size)
 {
-	int err = check_range(ref, virt, size, true);
+	int err = check_range(ref, virt, size);
 
 	if (err)
 		return err;
@@ -251,7 +251,7 @@ int vmm_ref_map_protected(struct vmm_ref *ref, virt_addr_t virt, phys_addr_t phy
 
 	if (ref->protected_count == VMM_PROTECTED_MAX)
 		return -MIO_ENOMEM;
-	err = map_range(ref, virt, phys, size, flags, budget, true);
+	err = map_range(ref, virt, phys, size, flags, budget);
 	return err ? err : vmm_ref_protect(ref, virt, size);
 }
 
