@@ -43,6 +43,7 @@ static __attribute__((noreturn)) void unwind_innermost(void)
 {
 	struct catch_point *cp = innermost;
 	innermost = cp->outer;
+	panic_abandoned();
 	klongjmp(cp->env, 1);
 }
 

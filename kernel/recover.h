@@ -55,6 +55,13 @@ void recover_from_fault(unsigned vector, uint32_t error_code, uint32_t eip, uint
 			uint32_t esp);
 void recover_from_panic(const char *message);
 
+/*
+ * Implemented by kernel/panic.c, called on every unwind: a panic that was
+ * being reported (or formatted, when a fault in that unwinds) is over, and
+ * the next one is a first panic again, not a nested one.
+ */
+void panic_abandoned(void);
+
 /* Whether a run_catching() is active: recover_from_*() would unwind to it. */
 bool recover_active(void);
 

@@ -164,3 +164,35 @@ KTEST(an_unexpected_exception_panics_naming_it)
 	KT_ASSERT_EQ(run_catching(execute_ud2, NULL, &rec), TRAP_FAULT);
 	KT_EXPECT_EQ(rec.vector, X86_VEC_UD);
 }
+
+static void panic_naming_a_string_at(void *arg)
+{
+	panic("the string is %s", (const char *)arg);
+}
+
+/*
+ * A panic whose own argument faults while it is formatted: the page fault's
+ * panic is reported as nested in it, naming both places and formatting none
+ * of its arguments, which could fault again. Panics after it are first
+ * panics again, also when a fault was caught out of a panic's formatting.
+ */
+KTEST(a_panic_while_a_panic_is_reported_is_named_as_nested)
+{
+	struct trap_record rec;
+	virt_addr_t va = free_va(PAGE_SIZE, PAGE_SIZE);
+	KT_ASSERT(va != 0);
+
+	KT_ASSERT_EQ(run_catching_fatal(panic_naming_a_string_at, (void *)va, &rec), TRAP_PANIC);
+	KT_EXPECT(strstr(rec.message, "arch/x86/exceptions.c:") == rec.message);
+	KT_EXPECT(strstr(rec.message, ", while reporting the panic from tests/kernel/test_exceptions.c:") !=
+		  NULL);
+	KT_EXPECT(strstr(rec.message, ": unhandled %s at EIP %p, address %p") != NULL);
+	KT_ASSERT_EQ(run_catching(panic_with_address, (void *)0x1234, &rec), TRAP_PANIC);
+	KT_EXPECT(strcmp(rec.message, "deliberate panic at 0x00001234") == 0);
+
+	KT_ASSERT_EQ(run_catching(panic_naming_a_string_at, (void *)va, &rec), TRAP_FAULT);
+	KT_EXPECT_EQ(rec.vector, X86_VEC_PF);
+	KT_EXPECT_EQ(rec.cr2, va);
+	KT_ASSERT_EQ(run_catching(panic_with_address, (void *)0x1234, &rec), TRAP_PANIC);
+	KT_EXPECT(strcmp(rec.message, "deliberate panic at 0x00001234") == 0);
+}
