@@ -4,7 +4,10 @@
 
 #include <stdbool.h>
 
-/* Programs COM1 for 115200 baud, 8N1, FIFOs on. Returns false if no UART answers. */
+/*
+ * Programs COM1 for 115200 baud, 8N1, keeping any input already received.
+ * Returns false if no UART answers.
+ */
 bool serial_init(void);
 
 /* Sends one byte, waiting for the transmitter; '\n' goes out as "\r\n". */

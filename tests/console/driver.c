@@ -11,6 +11,9 @@
  * the "mio> " prompt, then follows SCRIPT line by line:
  *
  *   > TEXT              type TEXT and Enter, collect the answer up to the next prompt
+ *   ^ TEXT              (only at the top of the script) type TEXT and Enter as soon as
+ *                       QEMU starts, before the kernel is up, as a piped script does;
+ *                       the answer is that of the last such line
  *   < BYTES             type raw bytes (\r \x7f \e escapes allowed); when they hold a
  *                       \r, collect the answer up to the next prompt or QEMU's exit
  *   ~ REGEX             the last answer must match REGEX (POSIX extended, per line)
@@ -116,13 +119,25 @@ static bool ends_with_prompt(void)
 	return answer_len >= p && memcmp(answer + answer_len - p, PROMPT, p) == 0;
 }
 
-/* Reads until the prompt (returns true) or until QEMU closes its end (false). */
-static bool read_until_prompt(void)
+static int count_prompts(void)
+{
+	int n = 0;
+	for (const char *p = answer; (p = strstr(p, PROMPT)); p += strlen(PROMPT))
+		n++;
+	return n;
+}
+
+/*
+ * Reads until `prompts` prompts have come, the output ending with the last
+ * (returns true), or until QEMU closes its end (false). The answer is what
+ * came between the last two, or before the only one.
+ */
+static bool read_until_prompts(int prompts)
 {
 	time_t deadline = time(NULL) + timeout_s;
 	answer_len = 0;
 	answer[0] = '\0';
-	while (!ends_with_prompt()) {
+	while (!ends_with_prompt() || count_prompts() < prompts) {
 		int left = (int)(deadline - time(NULL));
 		if (left <= 0)
 			fail("no prompt within %d s", timeout_s);
@@ -140,7 +155,17 @@ static bool read_until_prompt(void)
 	}
 	answer_len -= strlen(PROMPT);
 	answer[answer_len] = '\0';
+	char *start = answer, *p;
+	while ((p = strstr(start, PROMPT)))
+		start = p + strlen(PROMPT);
+	answer_len -= (size_t)(start - answer);
+	memmove(answer, start, answer_len + 1);
 	return true;
+}
+
+static bool read_until_prompt(void)
+{
+	return read_until_prompts(1);
 }
 
 static void substitute(const char *in, char *out, size_t size)
@@ -278,11 +303,31 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	start_qemu(argv + 3);
-	if (!read_until_prompt())
-		fail("QEMU exited before the first prompt");
 
 	char line[1024], text[1024];
-	int commands = 0, checks = 0;
+	int commands = 0, checks = 0, typed_ahead = 0;
+	long at = ftell(script);
+	while (fgets(line, sizeof(line), script)) {
+		script_line++;
+		if (strncmp(line, "^ ", 2) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			substitute(line + 2, text, sizeof(text));
+			type_raw(text);
+			type_raw("\\r");
+			typed_ahead++;
+		} else if (line[0] != '#' && line[0] != '\n') {
+			fseek(script, at, SEEK_SET); /* the rest runs below */
+			script_line--;
+			break;
+		}
+		at = ftell(script);
+	}
+	/* The boot log and the first prompt, then an answer and a prompt for each line typed ahead. */
+	if (!read_until_prompts(1 + typed_ahead))
+		fail("QEMU exited before the first prompt");
+	if (transcript && typed_ahead)
+		printf("%s%s", PROMPT, answer);
+	commands += typed_ahead;
 	while (fgets(line, sizeof(line), script)) {
 		script_line++;
 		line[strcspn(line, "\n")] = '\0';
