@@ -607,6 +607,29 @@ Test(vmm_errors, phys_above_4gib_with_pse36, .init = setup, .fini = teardown)
 	assert_no_leak();
 }
 
+Test(vmm_errors, phys_at_exactly_4gib_is_malformed_before_the_address_is_forbidden, .init = setup,
+     .fini = teardown)
+{
+	/* 4 GiB is the first frame a 4 KiB entry cannot hold: -MIO_EINVAL comes before -MIO_EPERM. */
+	cr_assert(eq(int, vmm_protect(&vmm, 0x00400000u, PAGE_SIZE), 0));
+	cr_assert(eq(int, vmm_map_page(&vmm, 0x00400000u, 4 * GiB, RW), -MIO_EINVAL),
+		  "in a protected range");
+	cr_assert(eq(int, vmm_map_page(&vmm, VMM_RESERVED_BASE, 4 * GiB, RW), -MIO_EINVAL),
+		  "in the reserved top");
+	cr_assert(eq(int, vmm_map_page(&vmm, 0x00801000u, 4 * GiB, RW), -MIO_EINVAL));
+	cr_assert(eq(sz, sim.frames_out, 1), "nothing was built");
+}
+
+Test(vmm_errors, small_pages_from_exactly_4gib_leave_no_table_behind, .init = setup,
+     .fini = teardown)
+{
+	/* virt is not 4 MiB aligned, so the range helper tries 4 KiB pages from 4 GiB itself. */
+	cr_assert(eq(int, vmm_map_range(&vmm, 0x01001000u, 4 * GiB, 2 * PAGE_SIZE, RW), -MIO_EINVAL));
+	cr_assert(not(vmm_page_mapped(&vmm, 0x01001000u)));
+	cr_assert(eq(u32, pde_at(0x01000000u), 0), "no page table was left in the slot");
+	assert_no_leak();
+}
+
 Test(vmm_errors, range_whose_phys_crosses_4gib_rolls_back, .init = setup, .fini = teardown)
 {
 	/* Two pages fit below 4 GiB, the third would need a 33rd address bit. */
@@ -712,6 +735,41 @@ Test(vmm_errors, init_failures)
 	cr_assert(eq(int, vmm_init(&v, &cfg), -MIO_ENOMEM));
 	cr_assert(eq(sz, s.frames_out, 0));
 	vmm_sim_destroy(&s);
+}
+
+Test(vmm_errors, init_without_a_machine_or_a_frame_source_panics)
+{
+	struct vmm_sim s;
+	struct vmm v;
+	struct vmm_config cfg;
+
+	vmm_sim_init(&s, 4, SIM_RAM_BASE);
+	cfg = vmm_sim_config(&s, caps_full);
+	cfg.frames = NULL;
+	ASSERT_PANICS((vmm_init(&v, &cfg)));
+	cfg = vmm_sim_config(&s, caps_full);
+	cfg.machine = NULL;
+	ASSERT_PANICS((vmm_init(&v, &cfg)));
+	cr_assert(eq(sz, s.frames_out, 0));
+	vmm_sim_destroy(&s);
+}
+
+Test(vmm, init_accepts_pse36_with_32_to_40_physical_bits)
+{
+	static const unsigned widths[] = { 32, 36, 40 };
+
+	for (unsigned i = 0; i < ARRAY_SIZE(widths); i++) {
+		struct vmm_sim s;
+		struct vmm v;
+		struct vmm_config cfg;
+
+		vmm_sim_init(&s, 4, SIM_RAM_BASE);
+		cfg = vmm_sim_config(&s, (struct vmm_caps){ .pse = true, .pse36 = true,
+							     .phys_bits = widths[i] });
+		cr_assert(eq(int, vmm_init(&v, &cfg), 0), "PSE-36 with %u bits", widths[i]);
+		cr_assert(eq(sz, vmm_check(&v), 0));
+		vmm_sim_destroy(&s);
+	}
 }
 
 /* ==== the range helper's page sizes ==== */
@@ -898,6 +956,38 @@ Test(vmm_check, catches_an_empty_table_and_a_shared_one, .init = setup_before_pa
 	cr_assert(eq(str, host_panic_message, "vmm_check: slot 1 keeps an empty page table"));
 }
 
+Test(vmm_check, catches_a_table_shared_with_slot_0, .init = setup_before_paging, .fini = teardown)
+{
+	uint32_t *pd = vmm_sim_frame(&sim, vmm_directory_phys(&vmm));
+
+	cr_assert(eq(int, vmm_map_page(&vmm, 0x00001000u, 0x00123000u, RW), 0));
+	pd[2] = pd[0];
+	vmm.table_live[2] = 1;
+	ASSERT_PANICS((vmm_check(&vmm)));
+	cr_assert(eq(str, host_panic_message, "vmm_check: slots 0 and 2 share a table"));
+}
+
+Test(vmm_check, catches_a_slot_that_uses_the_directory_as_its_table, .init = setup_before_paging,
+     .fini = teardown)
+{
+	uint32_t *pd = vmm_sim_frame(&sim, vmm_directory_phys(&vmm));
+
+	pd[3] = pde_make_table(vmm_directory_phys(&vmm), PTE_P | PTE_W | PTE_U);
+	vmm.table_live[3] = 2; /* the directory's present entries: slot 3 and the recursive slot */
+	ASSERT_PANICS((vmm_check(&vmm)));
+	cr_assert(eq(str, host_panic_message, "vmm_check: slot 3 uses the directory's frame as a table"));
+}
+
+Test(vmm_check, catches_an_empty_protected_range, .init = setup, .fini = teardown)
+{
+	cr_assert(eq(int, vmm_protect(&vmm, 0x00400000u, PAGE_SIZE), 0));
+	vmm_check(&vmm);
+	vmm.protected_ranges[0].end = vmm.protected_ranges[0].start;
+	ASSERT_PANICS((vmm_check(&vmm)));
+	cr_assert(eq(str, host_panic_message,
+		     "vmm_check: protected range 0 [0x400000, 0x400000) is malformed"));
+}
+
 Test(vmm_check, a_bad_frame_from_the_frame_source_panics)
 {
 	struct vmm_sim s;
@@ -959,6 +1049,26 @@ Test(vmm, print_merges_runs, .init = setup, .fini = teardown)
 		     "vmm:   virt 0x00001000-0x003fffff -> phys 0x000001000  1023 x 4 KiB writable global\n"
 		     "vmm:   virt 0x00400000-0x00bfffff -> phys 0x000400000  2 x 4 MiB writable\n"
 		     "vmm:   virt 0x10000000-0x10000fff -> phys 0x0000b8000  1 x 4 KiB writable uncached\n"));
+}
+
+Test(vmm, print_splits_runs_where_flags_or_page_size_change, .init = setup, .fini = teardown)
+{
+	char out[1024];
+	const char *mappings;
+
+	/* Contiguous in virt and phys throughout: first the flags change, then the page size. */
+	cr_assert(eq(int, vmm_map_page(&vmm, 0x003FE000u, 0x003FE000u, RW), 0));
+	cr_assert(eq(int, vmm_map_page(&vmm, 0x003FF000u, 0x003FF000u, 0), 0));
+	cr_assert(eq(int, vmm_map_page_4mib(&vmm, 0x00400000u, 0x00400000u, 0), 0));
+	host_console_capture(out, sizeof(out));
+	vmm_print(&vmm);
+	host_console_release();
+	mappings = strchr(out, '\n'); /* past the header line */
+	cr_assert(not(eq(ptr, (void *)mappings, NULL)));
+	cr_assert(eq(str, (char *)mappings + 1,
+		     "vmm:   virt 0x003fe000-0x003fefff -> phys 0x0003fe000  1 x 4 KiB writable\n"
+		     "vmm:   virt 0x003ff000-0x003fffff -> phys 0x0003ff000  1 x 4 KiB read-only\n"
+		     "vmm:   virt 0x00400000-0x007fffff -> phys 0x000400000  1 x 4 MiB read-only\n"));
 }
 
 Test(vmm, kernel_wrappers_reach_the_kernel_instance)
