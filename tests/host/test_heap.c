@@ -75,6 +75,23 @@ Test(heap_init, rejects_regions_too_small_for_metadata_and_a_block)
 	heap_check(h);
 }
 
+/* The least a heap needs, at any base alignment: its metadata and one minimal block, not a byte more. */
+Test(heap_init, accepts_a_region_of_exactly_the_metadata_and_one_minimal_block)
+{
+	for (size_t shift = 0; shift < 64; shift += 9) {
+		size_t smallest = heap_metadata_bytes_for(region + shift, 1) + HEAP_MIN_BLOCK;
+		cr_assert_null(heap_init(region + shift, smallest - 1), "base %% 64 = %zu", shift);
+		struct heap *h = heap_init(region + shift, smallest);
+		cr_assert_not_null(h, "base %% 64 = %zu", shift);
+		cr_assert_eq(stats_of(h).arena_bytes, HEAP_MIN_BLOCK);
+		void *p = heap_alloc(h, HEAP_MIN_BLOCK - HEAP_HEADER_SIZE - HEAP_REDZONE_MIN);
+		cr_assert_not_null(p);
+		cr_assert_null(heap_alloc(h, 1));
+		heap_free(h, p);
+		heap_check(h);
+	}
+}
+
 Test(heap_init, accepts_any_base_alignment_and_stays_inside_the_region)
 {
 	for (size_t shift = 0; shift < 80; shift += 7) {
@@ -150,6 +167,25 @@ Test(heap_init, refuses_regions_at_the_top_of_the_address_space_that_cannot_hold
 	cr_assert_null(heap_init((void *)(UINTPTR_MAX - 0xfff), 0x1000),
 		       "a region ending past the top: base + size wraps to 0");
 }
+
+#if !KHEAP_DEBUG
+/*
+ * A region larger than HEAP_MAX_ARENA: the arena stops short of it, sentinel
+ * included. Release build only: a debug heap_init() poisons the whole GiB.
+ */
+Test(heap_init, a_region_past_the_largest_arena_gets_the_largest_arena)
+{
+	size_t bytes = HEAP_MAX_ARENA + ((size_t)64 << 20);
+	uint8_t *big = aligned_alloc(64, bytes);
+	cr_assert_not_null(big);
+	struct heap *h = heap_init(big, bytes);
+	cr_assert_not_null(h);
+	struct heap_stats st = stats_of(h);
+	cr_assert_leq(st.arena_bytes, HEAP_MAX_ARENA);
+	cr_assert_gt(st.arena_bytes, HEAP_MAX_ARENA - HEAP_CHUNK_BYTES);
+	free(big);
+}
+#endif
 
 Test(heap_init, a_fresh_heap_is_one_free_block)
 {
@@ -232,6 +268,22 @@ Test(heap_alloc, takes_the_lowest_addressed_block_that_fits)
 	heap_check(h);
 }
 
+/* With no free memory left, the statistics say so: nothing free, and no request that would succeed. */
+Test(heap_alloc, a_full_heap_reports_no_free_memory_and_no_possible_request)
+{
+	struct heap *h = new_heap(65536);
+	void *all = heap_alloc(h, stats_of(h).largest_request);
+	cr_assert_not_null(all);
+	struct heap_stats st = stats_of(h);
+	cr_assert_eq(st.free_blocks, 0);
+	cr_assert_eq(st.free_bytes, 0);
+	cr_assert_eq(st.largest_free, 0);
+	cr_assert_eq(st.largest_request, 0);
+	cr_assert_null(heap_alloc(h, 1));
+	heap_free(h, all);
+	heap_check(h);
+}
+
 Test(heap_alloc, splits_off_any_remainder_that_makes_a_block)
 {
 	struct heap *h = new_heap(REGION_BYTES);
@@ -274,6 +326,37 @@ Test(heap_free, merges_with_free_neighbours_on_both_sides_at_once)
 	void *m = heap_alloc(h, span - HEAP_HEADER_SIZE - HEAP_REDZONE_MIN);
 	cr_assert_eq(m, a);
 	heap_check(h);
+}
+
+/*
+ * A heap whose arena ends at its region's last byte, the region a buffer
+ * from malloc (so ASan watches the bytes past it): allocating the last
+ * block, whatever its size (so whatever its red zone in a debug build),
+ * using it, checking and freeing it reads and writes nothing past the region.
+ */
+Test(heap_free, the_last_block_of_a_full_region_is_handled_inside_the_region)
+{
+	uint32_t n = 100;
+	size_t size = heap_metadata_bytes_for(region, n) + (size_t)n * HEAP_GRANULE;
+	void *buf = NULL;
+	cr_assert_eq(posix_memalign(&buf, 64, size), 0, "same alignment as region: same metadata");
+	struct heap *h = heap_init(buf, size);
+	cr_assert_not_null(h);
+	struct heap_stats st = stats_of(h);
+	cr_assert_eq((uint8_t *)st.arena + st.arena_bytes, (uint8_t *)buf + size);
+	cr_assert_not_null(heap_alloc(h, 100));
+	for (size_t less = 0; less < HEAP_GRANULE; less++) {
+		size_t want = stats_of(h).largest_request - less;
+		uint8_t *p = heap_alloc(h, want);
+		cr_assert_not_null(p, "%zu bytes", want);
+		cr_assert_eq(p - HEAP_HEADER_SIZE + block_bytes(want), (uint8_t *)buf + size, "the last block");
+		memset(p, 0x33, want);
+		cr_assert_geq(heap_usable_size(h, p), want);
+		heap_check(h);
+		heap_free(h, p);
+		heap_check(h);
+	}
+	free(buf);
 }
 
 Test(heap_free, freeing_everything_restores_the_fresh_heap)
@@ -618,6 +701,44 @@ Test(bad_input, one_byte_overflow_is_caught_by_kheap_check)
 				    "red zone changed at %p", (void *)p, (void *)(p + 30)));
 }
 
+/* Wherever the block lies: first in the arena, or between neighbours in its chunk. */
+Test(bad_input, one_byte_overflow_is_caught_at_kfree_between_neighbours)
+{
+	kheap_attach(region, REGION_BYTES);
+	uint8_t *before = kmalloc(16);
+	for (size_t n = 1; n < 70; n += 3) {
+		uint8_t *p = kmalloc(n), *after = kmalloc(16);
+		p[n] = 'x';
+		cr_assert(HOST_PANICS(kfree(p)), "size %zu", n);
+		cr_assert_str_eq(host_panic_message,
+				 EXPECT_MSG("heap: overflow past block %p (%zu bytes requested): "
+					    "red zone changed at %p", (void *)p, n, (void *)(p + n)));
+		p[n] = HEAP_REDZONE_BYTE; /* repair, then it frees cleanly */
+		kfree(p);
+		kfree(after);
+	}
+	kfree(before);
+	kheap_check();
+}
+
+/* krealloc checks the red zone too, whichever way it goes: shrink, grow, or free (size 0). */
+Test(bad_input, one_byte_overflow_is_caught_at_krealloc)
+{
+	kheap_attach(region, REGION_BYTES);
+	size_t sizes[] = { 10, 40, 100, 0 };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint8_t *p = kmalloc(40);
+		p[40] = 'x';
+		cr_assert(HOST_PANICS(krealloc(p, sizes[i])), "krealloc to %zu", sizes[i]);
+		cr_assert_str_eq(host_panic_message,
+				 EXPECT_MSG("heap: overflow past block %p (40 bytes requested): "
+					    "red zone changed at %p", (void *)p, (void *)(p + 40)));
+		p[40] = HEAP_REDZONE_BYTE; /* repair, then it frees cleanly */
+		kfree(p);
+	}
+	kheap_check();
+}
+
 #else
 Test(bad_input, overflow_in_a_release_build_never_reaches_the_allocator)
 {
@@ -878,6 +999,16 @@ Test(heap_check, notices_a_missing_sentinel)
 			   (void *)(h->arena + (size_t)n * HEAP_GRANULE));
 }
 
+Test(heap_check, notices_a_missing_mark_at_the_arena_start)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	uint8_t *a = heap_alloc(h, 100);
+	heap_alloc(h, 100);
+	cr_assert_eq(granule_of(h, a), 0);
+	chunk_map_of(h, a)->live &= ~mark_bit_of(h, a);
+	EXPECT_CHECK_PANIC(h, "heap_check: no block starts at the arena's start (%p)", (void *)a);
+}
+
 Test(heap_check, notices_a_wrong_leaf)
 {
 	struct heap *h = new_heap(REGION_BYTES);
@@ -891,6 +1022,33 @@ Test(heap_check, notices_a_wrong_leaf)
 			   block_bytes(100) - HEAP_GRANULE, block_bytes(100));
 }
 
+/* Every leaf is checked, those of the chunks after the last free block too. */
+Test(heap_check, notices_a_wrong_leaf_after_the_last_free_block)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	cr_assert_gt(h->chunks, 2 * HEAP_LEAF_FANOUT, "more than one group of leaves");
+	cr_assert_not_null(heap_alloc(h, stats_of(h).largest_request)); /* no free block left */
+	heap_check(h);
+	uint32_t c = h->chunks - 2;
+	h->leaves[c] = 1;
+	EXPECT_CHECK_PANIC(h, "heap_check: chunk %u (%p) records a largest free block of %zu bytes, it holds %zu",
+			   c, (void *)(h->arena + (size_t)c * HEAP_CHUNK_BYTES), (size_t)HEAP_GRANULE, (size_t)0);
+}
+
+/* Nothing may be marked past the sentinel, in its own chunk. */
+Test(heap_check, notices_a_mark_past_the_arena_end)
+{
+	size_t size = 65536;
+	struct heap *h = new_heap(size);
+	while (h->granules % HEAP_CHUNK_GRANULES == HEAP_CHUNK_GRANULES - 1) /* the sentinel ends its chunk */
+		h = new_heap(size += HEAP_GRANULE);
+	uint32_t n = h->granules;
+	heap_alloc(h, 100);
+	h->map[n / HEAP_CHUNK_GRANULES].live |= (uint64_t)1 << (n % HEAP_CHUNK_GRANULES + 1);
+	EXPECT_CHECK_PANIC(h, "heap_check: marks past the arena's end (%p)",
+			   (void *)(h->arena + (size_t)n * HEAP_GRANULE));
+}
+
 Test(heap_check, notices_a_wrong_tree_entry)
 {
 	struct heap *h = new_heap(REGION_BYTES);
@@ -900,6 +1058,28 @@ Test(heap_check, notices_a_wrong_tree_entry)
 	cr_assert(HOST_PANICS(heap_check(h)));
 	cr_assert(strstr(host_panic_message, "heap_check: tree level") == host_panic_message, "%s",
 		  host_panic_message);
+}
+
+/* Past 4 MiB the tree has a level above level 1: each of its entries is checked too, the first included. */
+Test(heap_check, notices_a_wrong_entry_in_the_levels_above_level_1)
+{
+	size_t bytes = (size_t)9 << 20;
+	uint8_t *big = aligned_alloc(64, bytes);
+	cr_assert_not_null(big);
+	struct heap *h = heap_init(big, bytes);
+	cr_assert_not_null(h);
+	cr_assert_eq(h->tree_levels, 3, "a 9 MiB heap has two levels above its leaves");
+	heap_alloc(h, 100);
+	heap_check(h);
+	for (uint32_t i = 0; i < 2; i++) {
+		int32_t right = h->tree[2][i];
+		h->tree[2][i] = right + 1;
+		EXPECT_CHECK_PANIC(h, "heap_check: tree level 2 entry %u is %d, its children's max is %d", i,
+				   (int)(right + 1), (int)right);
+		h->tree[2][i] = right;
+	}
+	heap_check(h);
+	free(big);
 }
 
 Test(heap_check, notices_a_tree_entry_past_the_last_leaf)
@@ -932,6 +1112,24 @@ Test(heap_check, notices_a_summary_bit_for_an_empty_chunk)
 	h->summary[0][c / 64] |= (uint64_t)1 << (c % 64);
 	EXPECT_CHECK_PANIC(h, "heap_check: the summary says chunk %u (%p) holds marks, it holds none", c,
 			   (void *)(h->arena + (size_t)c * HEAP_CHUNK_BYTES));
+}
+
+/* The layout's shape is checked too: a summary that does not end in one word, a tree without a level above its leaves. */
+Test(heap_check, notices_a_summary_with_too_few_levels)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	cr_assert_gt(h->summary_levels, 1);
+	uint32_t words = h->summary_words[h->summary_levels - 2];
+	h->summary_levels--;
+	EXPECT_CHECK_PANIC(h, "heap_check: the summary's top level is %u words", words);
+}
+
+Test(heap_check, notices_a_tree_with_too_few_levels)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	cr_assert_eq(h->tree_levels, 2);
+	h->tree_levels = 1;
+	EXPECT_CHECK_PANIC(h, "heap_check: %u leaves and 1 levels for %u chunks", h->tree_len[0], h->chunks);
 }
 
 Test(heap_check, notices_wrong_counters)
@@ -1108,6 +1306,32 @@ Test(differential, nine_mib_heap_with_huge_blocks)
 	free(ref);
 }
 
+#if !KHEAP_DEBUG
+/*
+ * Past 256 MiB the tree has three levels above its leaves. The free block
+ * that is the largest everywhere, far from the arena's start, shrinks: every
+ * level follows, and heap_stats reports the exact largest free block.
+ * Release build only, like the GiB region above: no poison to write.
+ */
+Test(differential, largest_free_stays_exact_in_a_heap_with_three_levels_above_the_leaves)
+{
+	size_t bytes = (size_t)272 << 20;
+	uint8_t *big = aligned_alloc(64, bytes);
+	cr_assert_not_null(big);
+	struct heap *h = heap_init(big, bytes);
+	cr_assert_not_null(h);
+	cr_assert_eq(h->tree_levels, 4, "a 272 MiB heap has three levels above its leaves");
+	cr_assert_not_null(heap_alloc(h, (size_t)5 << 20)); /* the free rest now starts 5 MiB in */
+	size_t largest = stats_of(h).largest_request;
+	cr_assert_not_null(heap_alloc(h, 100));
+	struct heap_stats st = stats_of(h);
+	cr_assert_lt(st.largest_request, largest);
+	cr_assert_null(heap_alloc(h, st.largest_request + 1));
+	heap_check(h);
+	free(big);
+}
+#endif
+
 /* ---- the kernel's code path: mm/heap.c without SSE ---- */
 
 /*
@@ -1267,4 +1491,24 @@ Test(heap, walk_visits_every_block_in_order)
 	cr_assert_eq(t.bytes, st.arena_bytes);
 	cr_assert_eq(t.used, st.used_blocks);
 	cr_assert_eq(t.free, st.free_blocks);
+}
+
+/* Whatever the arena's length, so wherever the sentinel falls in its chunk, the last bit included. */
+Test(heap, walk_tiles_the_arena_wherever_the_sentinel_falls)
+{
+	bool last_bit = false;
+	for (size_t size = 65536; size < 65536 + 80 * HEAP_GRANULE; size += HEAP_GRANULE) {
+		struct heap *h = new_heap(size);
+		last_bit |= h->granules % HEAP_CHUNK_GRANULES == HEAP_CHUNK_GRANULES - 1;
+		void *a = heap_alloc(h, 100);
+		cr_assert_not_null(a);
+		struct walk_tally t = { 0 };
+		heap_walk(h, tally_block, &t);
+		struct heap_stats st = stats_of(h);
+		cr_assert_eq(t.next, (uint8_t *)st.arena + st.arena_bytes, "the last block ends the arena");
+		cr_assert_eq(t.bytes, st.arena_bytes);
+		cr_assert_eq(t.used, 1);
+		cr_assert_eq(t.free, 1);
+	}
+	cr_assert(last_bit, "some arena puts its sentinel at the last bit of a chunk");
 }

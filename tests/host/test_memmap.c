@@ -146,6 +146,34 @@ Test(memmap, priority_order_between_every_type)
 	cr_assert(memmap_type_beats(0, AVAIL), "type 0 is garbage, not RAM");
 }
 
+Test(memmap, type_priorities_rank_the_types_strictly_in_the_documented_order)
+{
+	cr_assert_lt(memmap_type_priority(AVAIL), memmap_type_priority(MEMMAP_ACPI_RECLAIMABLE));
+	cr_assert_lt(memmap_type_priority(MEMMAP_ACPI_RECLAIMABLE),
+		     memmap_type_priority(MEMMAP_ACPI_NVS));
+	cr_assert_lt(memmap_type_priority(MEMMAP_ACPI_NVS), memmap_type_priority(RESV));
+	cr_assert_eq(memmap_type_priority(7), memmap_type_priority(RESV), "unknown ranks as reserved");
+	cr_assert_lt(memmap_type_priority(RESV), memmap_type_priority(MEMMAP_BAD));
+}
+
+Test(memmap, a_type_never_beats_itself)
+{
+	const uint32_t types[] = { 0, AVAIL, RESV, MEMMAP_ACPI_RECLAIMABLE, MEMMAP_ACPI_NVS,
+				   MEMMAP_BAD, 7, 42 };
+	for (size_t i = 0; i < ARRAY_SIZE(types); i++)
+		cr_assert(!memmap_type_beats(types[i], types[i]), "type %u beats itself", types[i]);
+}
+
+Test(memmap, range_bytes_counts_only_the_first_n_ranges)
+{
+	const struct memmap_range ranges[] = { R(0x1000, 0x3000), R(0x5000, 0x6000),
+					       R(GIB(4), GIB(5)) };
+	cr_assert_eq(memmap_range_bytes(ranges, 0), 0);
+	cr_assert_eq(memmap_range_bytes(ranges, 1), 0x2000);
+	cr_assert_eq(memmap_range_bytes(ranges, 2), 0x3000);
+	cr_assert_eq(memmap_range_bytes(ranges, 3), 0x3000 + GIB(1));
+}
+
 Test(memmap, resolve_reports_a_too_small_output)
 {
 	const struct memmap_entry raw[] = { E(0x0, 0x1000, AVAIL), E(0x1000, 0x1000, RESV),
@@ -324,6 +352,32 @@ Test(memmap, find_free_at_the_edges)
 	const struct memmap_range around[] = { R(0x800, 0x1800) };
 	cr_assert_eq(memmap_find_free(low, 1, 0, 0, UINT64_MAX, around, 1, &a), 0);
 	cr_assert_eq(a, 0x1000);
+}
+
+Test(memmap, find_free_uses_the_last_page_below_2_pow_64)
+{
+	/* The last page starts at UINT64_MAX - 0xfff; a range ending at UINT64_MAX holds 0xfff bytes of it. */
+	const struct memmap_range top[] = { R(UINT64_MAX - 0x3fff, UINT64_MAX) };
+	const phys_addr_t last_page = UINT64_MAX - 0xfff;
+	phys_addr_t a = 0;
+	cr_assert_eq(memmap_find_free(top, 1, 0x800, last_page, UINT64_MAX, NULL, 0, &a), 0,
+		     "a min at the start of the last page");
+	cr_assert_eq(a, last_page);
+	/* An avoided range ending one page below 2^64 leaves the last page free. */
+	const struct memmap_range avoid[] = { R(UINT64_MAX - 0x3fff, last_page - 1) };
+	a = 0;
+	cr_assert_eq(memmap_find_free(top, 1, 0x800, 0, UINT64_MAX, avoid, 1, &a), 0,
+		     "the last page after an avoided range");
+	cr_assert_eq(a, last_page, "got 0x%llx", (unsigned long long)a);
+}
+
+Test(memmap, find_free_places_an_empty_request_inside_usable_ram)
+{
+	const struct memmap_range usable[] = { R(0x1000, 0x2000), R(0x5000, 0x6000) };
+	phys_addr_t a = 0;
+	/* min is the first range's end: the lowest address inside usable RAM at or above it is 0x5000. */
+	cr_assert_eq(memmap_find_free(usable, 2, 0, 0x2000, UINT64_MAX, NULL, 0, &a), 0);
+	cr_assert_eq(a, 0x5000, "0x%llx is not inside a usable range", (unsigned long long)a);
 }
 
 /* ---- differential: random maps against the brute-force model ---- */

@@ -990,6 +990,18 @@ Test(pmm_check, catches_regions_out_of_order)
 	EXPECT_CHECK_FAILS(cor.pmm.region_count = 2, "regions listed");
 }
 
+Test(pmm_check, catches_a_region_that_overlaps_the_next)
+{
+	struct fx f;
+	fx_ranges(&f, (struct memmap_range[]){ R(MIB(1), MIB(2)), R(MIB(4), MIB(5)) }, 2, 0);
+	f.pmm.regions->next->base = MIB(2) - FRAME; /* now shares the first region's last frame */
+	cr_assert(HOST_PANICS(pmm_check(&f.pmm)), "pmm_check missed overlapping regions");
+	cr_assert(strstr(host_panic_message, "pmm_check: ") &&
+			  strstr(host_panic_message, "overlaps or precedes the next region"),
+		  "%s", host_panic_message);
+	fx_done(&f);
+}
+
 /* ---- dump ---- */
 
 Test(pmm, dump_shows_regions_runs_and_reservations)
