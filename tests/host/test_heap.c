@@ -45,6 +45,16 @@ static struct heap *new_heap(size_t size)
 	return h;
 }
 
+/* A heap larger than region, over a buffer from the C library (*buf, which the caller frees). */
+static struct heap *new_big_heap(size_t bytes, uint8_t **buf)
+{
+	*buf = aligned_alloc(64, bytes);
+	cr_assert_not_null(*buf);
+	struct heap *h = heap_init(*buf, bytes);
+	cr_assert_not_null(h);
+	return h;
+}
+
 static struct heap_stats stats_of(const struct heap *h)
 {
 	struct heap_stats st;
@@ -176,10 +186,8 @@ Test(heap_init, refuses_regions_at_the_top_of_the_address_space_that_cannot_hold
 Test(heap_init, a_region_past_the_largest_arena_gets_the_largest_arena)
 {
 	size_t bytes = HEAP_MAX_ARENA + ((size_t)64 << 20);
-	uint8_t *big = aligned_alloc(64, bytes);
-	cr_assert_not_null(big);
-	struct heap *h = heap_init(big, bytes);
-	cr_assert_not_null(h);
+	uint8_t *big;
+	struct heap *h = new_big_heap(bytes, &big);
 	struct heap_stats st = stats_of(h);
 	cr_assert_leq(st.arena_bytes, HEAP_MAX_ARENA);
 	cr_assert_gt(st.arena_bytes, HEAP_MAX_ARENA - HEAP_CHUNK_BYTES);
@@ -1064,10 +1072,8 @@ Test(heap_check, notices_a_wrong_tree_entry)
 Test(heap_check, notices_a_wrong_entry_in_the_levels_above_level_1)
 {
 	size_t bytes = (size_t)9 << 20;
-	uint8_t *big = aligned_alloc(64, bytes);
-	cr_assert_not_null(big);
-	struct heap *h = heap_init(big, bytes);
-	cr_assert_not_null(h);
+	uint8_t *big;
+	struct heap *h = new_big_heap(bytes, &big);
 	cr_assert_eq(h->tree_levels, 3, "a 9 MiB heap has two levels above its leaves");
 	heap_alloc(h, 100);
 	heap_check(h);
@@ -1316,10 +1322,8 @@ Test(differential, nine_mib_heap_with_huge_blocks)
 Test(differential, largest_free_stays_exact_in_a_heap_with_three_levels_above_the_leaves)
 {
 	size_t bytes = (size_t)272 << 20;
-	uint8_t *big = aligned_alloc(64, bytes);
-	cr_assert_not_null(big);
-	struct heap *h = heap_init(big, bytes);
-	cr_assert_not_null(h);
+	uint8_t *big;
+	struct heap *h = new_big_heap(bytes, &big);
 	cr_assert_eq(h->tree_levels, 4, "a 272 MiB heap has three levels above its leaves");
 	cr_assert_not_null(heap_alloc(h, (size_t)5 << 20)); /* the free rest now starts 5 MiB in */
 	size_t largest = stats_of(h).largest_request;
