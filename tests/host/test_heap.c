@@ -122,6 +122,26 @@ Test(heap_init, accepts_any_base_alignment_and_stays_inside_the_region)
 }
 
 /*
+ * Block 0 comes right after the metadata (whose last part is the tree's top
+ * level): its payload is the first 16-aligned address with room for the
+ * debug header before it, so less than a granule lies unused between them.
+ */
+Test(heap_init, block_0_follows_the_metadata_without_a_wasted_granule)
+{
+	for (size_t shift = 0; shift < 80; shift += 7) {
+		struct heap *h = heap_init(region + shift, 100000 - shift);
+		cr_assert_not_null(h);
+		uint32_t top = h->tree_levels - 1;
+		uint8_t *meta_end = (uint8_t *)(h->tree[top] + h->tree_len[top]);
+		uint8_t *arena = stats_of(h).arena;
+		cr_assert_eq((uintptr_t)(arena + HEAP_HEADER_SIZE) % HEAP_GRANULE, 0);
+		cr_assert_geq(arena, meta_end);
+		cr_assert_lt(arena - meta_end, HEAP_GRANULE, "base %% 64 = %zu: %td bytes unused before block 0",
+			     shift, arena - meta_end);
+	}
+}
+
+/*
  * For regions of every size from 4 KiB to 1 MiB (geometric steps, odd
  * sizes and bases among them): the arena ends inside the region, and it is
  * the largest that does: one more granule, with the metadata it would need,
@@ -194,6 +214,35 @@ Test(heap_init, a_region_past_the_largest_arena_gets_the_largest_arena)
 	free(big);
 }
 #endif
+
+/*
+ * The summary is as small as its bits allow (mm/heap_internal.h): level 0
+ * has a bit per chunk, each level above a bit per word of the one below,
+ * up to a single word. Chunk counts around and at multiples of 64 and of
+ * 64 * 64, where a word count rounded up once too often would add a word
+ * or a level, and one rounded down would leave the last chunk's bit out.
+ */
+Test(heap_init, the_summary_has_a_bit_per_chunk_and_per_word_below_and_no_more)
+{
+	static const uint32_t chunk_counts[] = { 63, 64, 65, 511, 512, 513, 4096, 4097, 8193 };
+	for (size_t i = 0; i < sizeof(chunk_counts) / sizeof(chunk_counts[0]); i++) {
+		uint32_t n = (chunk_counts[i] - 1) * HEAP_CHUNK_GRANULES + 7; /* chunks: n / 64 + 1 */
+		size_t bytes = ALIGN_UP(heap_metadata_bytes_for(region, n) + (size_t)n * HEAP_GRANULE, 64);
+		uint8_t *buf;
+		struct heap *h = new_big_heap(bytes, &buf);
+		cr_assert_eq(h->chunks, chunk_counts[i]);
+		uint32_t bits = h->chunks;
+		for (uint32_t l = 0; l < h->summary_levels; l++) {
+			cr_assert_eq(h->summary_words[l], (bits + 63) / 64, "%u chunks: level %u", h->chunks, l);
+			bits = h->summary_words[l];
+		}
+		cr_assert_eq(bits, 1, "%u chunks: the top level is one word", h->chunks);
+		cr_assert(h->summary_levels == 1 || h->summary_words[h->summary_levels - 2] > 1,
+			  "%u chunks: a level above a single word", h->chunks);
+		heap_check(h);
+		free(buf);
+	}
+}
 
 Test(heap_init, a_fresh_heap_is_one_free_block)
 {
@@ -963,6 +1012,24 @@ Test(heap_check, passes_a_healthy_heap_and_notices_a_lost_live_mark)
 #endif
 }
 
+/* A pointer to anything but a heap (here one whose magic number was overwritten) is named as such. */
+Test(heap_check, notices_a_heap_with_a_bad_magic_number)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	heap_alloc(h, 100);
+	h->magic ^= 0x100;
+	EXPECT_CHECK_PANIC(h, "heap_check: %p is not a heap (bad magic 0x%x)", (void *)h, h->magic);
+}
+
+/* The chunk count is checked against the arena's length before the maps are read. */
+Test(heap_check, notices_a_wrong_chunk_count)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	heap_alloc(h, 100);
+	h->chunks--;
+	EXPECT_CHECK_PANIC(h, "heap_check: %u chunks for %u granules", h->chunks, h->granules);
+}
+
 Test(heap_check, notices_a_live_mark_inside_a_block)
 {
 	struct heap *h = new_heap(REGION_BYTES);
@@ -983,6 +1050,19 @@ Test(heap_check, notices_a_block_marked_both_free_and_live)
 	heap_alloc(h, 100);
 	chunk_map_of(h, a)->free |= mark_bit_of(h, a);
 	EXPECT_CHECK_PANIC(h, "heap_check: block %p is marked both free and live", (void *)a);
+}
+
+/* The message names the block wherever it is: here not the first of its chunk, nor in chunk 0. */
+Test(heap_check, names_a_block_marked_both_free_and_live_past_chunk_0)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	heap_alloc(h, 2000);
+	uint8_t *b = heap_alloc(h, 100);
+	heap_alloc(h, 100);
+	cr_assert_gt(granule_of(h, b) % HEAP_CHUNK_GRANULES, 0);
+	cr_assert_gt(granule_of(h, b) / HEAP_CHUNK_GRANULES, 0);
+	chunk_map_of(h, b)->free |= mark_bit_of(h, b);
+	EXPECT_CHECK_PANIC(h, "heap_check: block %p is marked both free and live", (void *)b);
 }
 
 Test(heap_check, notices_two_free_blocks_side_by_side)
@@ -1120,6 +1200,38 @@ Test(heap_check, notices_a_summary_bit_for_an_empty_chunk)
 			   (void *)(h->arena + (size_t)c * HEAP_CHUNK_BYTES));
 }
 
+/* The bits past the last chunk, up to the end of the summary's last word, must stay clear too. */
+Test(heap_check, notices_a_summary_bit_past_the_last_chunk)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	heap_alloc(h, 100);
+	uint32_t last = h->summary_words[0] * 64 - 1;
+	cr_assert_geq(last, h->chunks);
+	h->summary[0][last / 64] |= (uint64_t)1 << 63;
+	EXPECT_CHECK_PANIC(h, "heap_check: the summary says chunk %u (%p) holds marks, it holds none", last,
+			   (void *)(h->arena + (size_t)last * HEAP_CHUNK_BYTES));
+	h->summary[0][last / 64] &= ~((uint64_t)1 << 63);
+	heap_check(h);
+	uint32_t top = h->summary_levels - 1;
+	h->summary[top][0] |= (uint64_t)1 << 63;
+	EXPECT_CHECK_PANIC(h, "heap_check: summary level %u bit 63 is 1, word 63 of the level below is zero", top);
+}
+
+/* Bit 0 of every level too: chunk 0 always holds a mark (block 0's), so its bits are always set. */
+Test(heap_check, notices_a_summary_that_forgot_chunk_0)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	heap_alloc(h, 100);
+	cr_assert_gt(h->summary_levels, 1);
+	h->summary[0][0] &= ~(uint64_t)1;
+	EXPECT_CHECK_PANIC(h, "heap_check: the summary says chunk 0 (%p) holds none, it holds marks",
+			   (void *)h->arena);
+	h->summary[0][0] |= 1;
+	heap_check(h);
+	h->summary[1][0] &= ~(uint64_t)1;
+	EXPECT_CHECK_PANIC(h, "heap_check: summary level 1 bit 0 is 0, word 0 of the level below is not zero");
+}
+
 /* The layout's shape is checked too: a summary that does not end in one word, a tree without a level above its leaves. */
 Test(heap_check, notices_a_summary_with_too_few_levels)
 {
@@ -1136,6 +1248,16 @@ Test(heap_check, notices_a_tree_with_too_few_levels)
 	cr_assert_eq(h->tree_levels, 2);
 	h->tree_levels = 1;
 	EXPECT_CHECK_PANIC(h, "heap_check: %u leaves and 1 levels for %u chunks", h->tree_len[0], h->chunks);
+}
+
+/* And a top level that is not one group of entries (here half of one, its entries all 0). */
+Test(heap_check, notices_a_tree_whose_top_level_is_not_one_group)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	cr_assert_eq(h->tree_levels, 2);
+	cr_assert_leq(h->tree_len[0] / HEAP_LEAF_FANOUT, HEAP_TREE_FANOUT / 2);
+	h->tree_len[1] = HEAP_TREE_FANOUT / 2;
+	EXPECT_CHECK_PANIC(h, "heap_check: the tree's top level is %u entries", HEAP_TREE_FANOUT / 2);
 }
 
 Test(heap_check, notices_wrong_counters)
@@ -1157,6 +1279,22 @@ Test(heap_check, notices_a_damaged_debug_header)
 	a[-1] ^= 1; /* the word before the payload: the requested size's complement */
 	EXPECT_CHECK_PANIC(h, "heap: overflow past block %p (100 bytes requested): red zone changed at %p",
 			   (void *)a, (void *)(a - HEAP_HEADER_SIZE));
+}
+
+/* A header whose two words agree but leave no red-zone byte in the block is damage too. */
+Test(heap_check, notices_a_debug_header_that_leaves_no_red_zone)
+{
+	struct heap *h = new_heap(REGION_BYTES);
+	uint8_t *a = heap_alloc(h, 100);
+	heap_alloc(h, 100);
+	uint32_t *hdr = (uint32_t *)(a - HEAP_HEADER_SIZE);
+	uint32_t whole = (uint32_t)(block_bytes(100) - HEAP_HEADER_SIZE); /* a's payload to its last byte */
+	hdr[0] = whole;
+	hdr[1] = ~whole;
+	EXPECT_CHECK_PANIC(h, "heap: overflow past block %p (%u bytes requested): red zone changed at %p",
+			   (void *)a, whole, (void *)hdr);
+	cr_assert(HOST_PANICS(heap_free(h, a)));
+	cr_assert_str_eq(host_panic_message, expected);
 }
 #endif
 
@@ -1412,52 +1550,80 @@ static void *simd_op(struct heap *h, unsigned op, void *p, size_t size, size_t a
 	}
 }
 
-Test(portable_path, matches_the_vector_build_step_by_step)
+/*
+ * Runs `steps` random operations on a portable and a vector heap of `size`
+ * bytes built at pbase and vbase in lockstep (large requests up to
+ * max_large bytes), both checked every check_every steps; returns the
+ * vector heap.
+ */
+static struct heap *run_lockstep(uint8_t *pbase, uint8_t *vbase, size_t size, unsigned steps,
+				 size_t max_large, unsigned check_every)
 {
 	static void *ps[128], *vs[128];
-	/* Both regions are 64 KiB aligned: same layout, same offsets. */
-	for (size_t size = 24 * 1024; size <= REGION_BYTES; size *= 4) {
-		struct heap *ph = portable_heap_init(region, size), *vh = heap_init(region2, size);
-		cr_assert(ph && vh);
-		memset(ps, 0, sizeof(ps));
-		memset(vs, 0, sizeof(vs));
-		uint64_t s = 0x9e3779b97f4a7c15ull ^ size;
-		for (unsigned i = 0; i < 40000; i++) {
-			uint64_t r = xorshift64(&s);
-			unsigned k = (unsigned)(r >> 32) % 128, op = (unsigned)(r % 6);
-			size_t n = r >> 61 == 0 ? (size_t)(r >> 8) % 40000 : (size_t)(r >> 8) % 700 + 1;
-			size_t arg = op == 1 ? (size_t)(r >> 40) % 4 + 1 : (size_t)1 << ((r >> 40) % 14);
-			if (op >= 4) { /* free */
-				portable_heap_free(ph, ps[k]);
-				heap_free(vh, vs[k]);
-				ps[k] = vs[k] = NULL;
-				continue;
-			}
-			if (op < 3) {
-				portable_heap_free(ph, ps[k]);
-				heap_free(vh, vs[k]);
-				ps[k] = vs[k] = NULL;
-			}
-			void *pp = portable_op(ph, op, ps[k], n, arg), *vp = simd_op(vh, op, vs[k], n, arg);
-			cr_assert_eq(pp == NULL, vp == NULL, "step %u", i);
-			if (pp)
-				cr_assert_eq((uint8_t *)pp - region, (uint8_t *)vp - region2, "step %u", i);
-			if (pp || op < 3) {
-				ps[k] = pp;
-				vs[k] = vp;
-			}
-			struct heap_stats a, b;
-			portable_heap_stats(ph, &a);
-			heap_stats(vh, &b);
-			cr_assert(a.used_bytes == b.used_bytes && a.free_blocks == b.free_blocks &&
-					  a.largest_free == b.largest_free, "step %u", i);
-			if (i % 64 == 0) {
-				portable_heap_check(ph);
-				heap_check(vh);
-			}
+	struct heap *ph = portable_heap_init(pbase, size), *vh = heap_init(vbase, size);
+	cr_assert(ph && vh);
+	memset(ps, 0, sizeof(ps));
+	memset(vs, 0, sizeof(vs));
+	uint64_t s = 0x9e3779b97f4a7c15ull ^ size;
+	for (unsigned i = 0; i < steps; i++) {
+		uint64_t r = xorshift64(&s);
+		unsigned k = (unsigned)(r >> 32) % 128, op = (unsigned)(r % 6);
+		size_t n = r >> 61 == 0 ? (size_t)(r >> 8) % max_large : (size_t)(r >> 8) % 700 + 1;
+		size_t arg = op == 1 ? (size_t)(r >> 40) % 4 + 1 : (size_t)1 << ((r >> 40) % 14);
+		if (op >= 4) { /* free */
+			portable_heap_free(ph, ps[k]);
+			heap_free(vh, vs[k]);
+			ps[k] = vs[k] = NULL;
+			continue;
 		}
-		portable_heap_check(ph);
+		if (op < 3) {
+			portable_heap_free(ph, ps[k]);
+			heap_free(vh, vs[k]);
+			ps[k] = vs[k] = NULL;
+		}
+		void *pp = portable_op(ph, op, ps[k], n, arg), *vp = simd_op(vh, op, vs[k], n, arg);
+		cr_assert_eq(pp == NULL, vp == NULL, "step %u", i);
+		if (pp)
+			cr_assert_eq((uint8_t *)pp - pbase, (uint8_t *)vp - vbase, "step %u", i);
+		if (pp || op < 3) {
+			ps[k] = pp;
+			vs[k] = vp;
+		}
+		struct heap_stats a, b;
+		portable_heap_stats(ph, &a);
+		heap_stats(vh, &b);
+		cr_assert(a.used_bytes == b.used_bytes && a.free_blocks == b.free_blocks &&
+				  a.largest_free == b.largest_free, "step %u", i);
+		if (i % check_every == 0) {
+			portable_heap_check(ph);
+			heap_check(vh);
+		}
 	}
+	portable_heap_check(ph);
+	return vh;
+}
+
+Test(portable_path, matches_the_vector_build_step_by_step)
+{
+	/* Both regions are 64 KiB aligned: same layout, same offsets. */
+	for (size_t size = 24 * 1024; size <= REGION_BYTES; size *= 4)
+		run_lockstep(region, region2, size, 40000, 40000, 64);
+}
+
+/*
+ * Past 4 MiB a search descends through a level between the top and level
+ * 1, which the heaps above never have: the same lockstep on 9 MiB, with
+ * requests up to 2.5 MiB so that saturated leaves come and go.
+ */
+Test(portable_path, matches_the_vector_build_in_a_heap_with_two_levels_above_the_leaves)
+{
+	size_t bytes = (size_t)9 << 20;
+	uint8_t *pbuf = aligned_alloc(65536, bytes), *vbuf = aligned_alloc(65536, bytes);
+	cr_assert(pbuf && vbuf);
+	struct heap *vh = run_lockstep(pbuf, vbuf, bytes, 6000, (size_t)5 << 19, 500);
+	cr_assert_eq(vh->tree_levels, 3, "a 9 MiB heap has two levels above its leaves");
+	free(pbuf);
+	free(vbuf);
 }
 
 struct walk_tally {
@@ -1515,4 +1681,24 @@ Test(heap, walk_tiles_the_arena_wherever_the_sentinel_falls)
 		cr_assert_eq(t.free, 1);
 	}
 	cr_assert(last_bit, "some arena puts its sentinel at the last bit of a chunk");
+}
+
+/*
+ * heap_walk (and so heap_dump) reads only the maps, so that it works on a
+ * damaged heap too: with the sentinel gone, the last block has no end, and
+ * the walk stops before it instead of reporting a block past the arena.
+ */
+Test(heap, walk_stays_inside_the_arena_when_the_sentinel_is_gone)
+{
+	struct heap *h = new_heap(65536);
+	void *a = heap_alloc(h, 100);
+	heap_alloc(h, 200);
+	heap_free(h, a);
+	uint32_t n = h->granules;
+	h->map[n / HEAP_CHUNK_GRANULES].live &= ~((uint64_t)1 << (n % HEAP_CHUNK_GRANULES));
+	struct walk_tally t = { 0 };
+	heap_walk(h, tally_block, &t);
+	cr_assert_eq(t.free, 1, "a's hole; the free rest has no end");
+	cr_assert_eq(t.used, 1);
+	cr_assert_eq(t.bytes, block_bytes(100) + block_bytes(200));
 }
