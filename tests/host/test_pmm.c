@@ -558,6 +558,78 @@ Test(pmm_edges, a_lone_frame_in_a_taken_word_leaves_the_run_tree_alone)
 	fx_done(&f);
 }
 
+/*
+ * Only the last n frames of a tree node are free, the frames after it
+ * taken: the run ends its node exactly, so first fit must take it there
+ * rather than carry it on to a next child that does not exist. At the end
+ * of a region of 4096 frames it is the root's last child (and the last word
+ * of a level-1 node); at frame 4096 of 32768 frames, the last child of the
+ * root's first child.
+ */
+Test(pmm_edges, a_run_that_exactly_ends_a_node_is_found_there)
+{
+	static const size_t regions[] = { 4096, 32768 }, lengths[] = { 2, 3, 64, 100 };
+	for (size_t k = 0; k < ARRAY_SIZE(regions); k++) {
+		for (size_t j = 0; j < ARRAY_SIZE(lengths); j++) {
+			size_t frames = regions[k], n = lengths[j], end = 4096;
+			struct fx f;
+			fx_frames(&f, frames);
+			pmm_reserve(&f.pmm, AT(0), AT(end - n), "before");
+			pmm_reserve(&f.pmm, AT(end), AT(frames), "after");
+			cr_assert_eq(stats_of(&f.pmm).free, n);
+			phys_addr_t a;
+			cr_assert_eq(pmm_alloc_phys(&f.pmm, n + 1, 0, PMM_LIMIT_NONE, &a), -MIO_ENOMEM);
+			cr_assert_eq(pmm_alloc_phys(&f.pmm, n, 0, PMM_LIMIT_NONE, &a), 0,
+				     "%zu frames: run of %zu", frames, n);
+			cr_assert_eq(a, AT(end - n), "%zu frames: run of %zu at 0x%llx", frames, n, ULL(a));
+			pmm_check(&f.pmm);
+			fx_done(&f);
+		}
+	}
+}
+
+/* Reserves every frame of f's region [0, frames) but the runs [at[i], at[i] + len[i]). */
+static void leave_free(struct fx *f, size_t frames, const size_t *at, const size_t *len, size_t n)
+{
+	size_t from = 0;
+	for (size_t i = 0; i < n; i++) {
+		pmm_reserve(&f->pmm, AT(from), AT(at[i]), "around");
+		from = at[i] + len[i];
+	}
+	pmm_reserve(&f->pmm, AT(from), AT(frames), "around");
+	pmm_check(&f->pmm);
+}
+
+/*
+ * With a lower bound, first fit judges each entry after it by its summary:
+ * an entry whose middle run is exactly the size asked for holds the run,
+ * and a longer run further on must not win. Inside a word (word 9's middle
+ * run, 5 frames, before 20 in word 12: both under level-1 node 1) and
+ * across words (level-1 node 2's middle run, 100 frames over words 17-18,
+ * before 300 across nodes 3 and 4).
+ */
+Test(pmm_edges, a_lower_bound_finds_a_middle_run_of_exactly_the_size_asked)
+{
+	static const struct {
+		size_t n, at[2], len[2];
+	} cases[] = {
+		{ 5, { 64 * 9 + 10, 64 * 12 + 10 }, { 5, 20 } },
+		{ 100, { 1100, 2000 }, { 100, 300 } },
+	};
+	for (size_t k = 0; k < ARRAY_SIZE(cases); k++) {
+		struct fx f;
+		fx_frames(&f, 4096);
+		leave_free(&f, 4096, cases[k].at, cases[k].len, 2);
+		phys_addr_t a;
+		cr_assert_eq(pmm_alloc_phys_range(&f.pmm, cases[k].n, 0, AT(1), PMM_LIMIT_NONE, &a), 0);
+		cr_assert_eq(a, AT(cases[k].at[0]), "run of %zu at 0x%llx", cases[k].n, ULL(a));
+		cr_assert_eq(pmm_alloc_phys_range(&f.pmm, cases[k].n, 0, AT(1), PMM_LIMIT_NONE, &a), 0);
+		cr_assert_eq(a, AT(cases[k].at[1]), "then the longer one: 0x%llx", ULL(a));
+		pmm_check(&f.pmm);
+		fx_done(&f);
+	}
+}
+
 struct walk_log {
 	phys_addr_t start[64], end[64];
 	enum pmm_frame_state st[64];
@@ -642,6 +714,59 @@ Test(pmm, memory_above_the_pse36_limit_is_not_managed)
 	cr_assert_eq(pmm_alloc_phys(&f.pmm, 4, 0, PMM_LIMIT_NONE, &a), 0);
 	cr_assert_eq(a, PMM_MAX_PHYS - 4 * FRAME);
 	cr_assert_eq(pmm_alloc_phys(&f.pmm, 1, 0, PMM_LIMIT_NONE, &a), -MIO_ENOMEM);
+	fx_done(&f);
+}
+
+/*
+ * The largest region there can be: every frame from 4 KiB up to
+ * PMM_MAX_PHYS, 2^24 - 1 frames in 2^18 words, whose free-frame bitmap
+ * needs all PMM_AVAIL_LEVELS levels, the top one full (64 entries). Not
+ * checked with pmm_check, whose walk of 16 M frames costs about a second:
+ * the next test checks a region with as many node levels.
+ */
+Test(pmm, the_largest_region_reaches_pmm_max_phys)
+{
+	struct memmap_range r = R(0, PMM_MAX_PHYS);
+	size_t size = pmm_metadata_size(&r, 1, 0);
+	void *meta = malloc(size);
+	struct pmm pmm;
+	pmm_init(&pmm, &r, 1, 0, meta, size);
+	struct pmm_stats s = stats_of(&pmm);
+	cr_assert_eq(s.total, (PMM_MAX_PHYS >> PAGE_SHIFT) - 1);
+	cr_assert_eq(s.largest_free_run, s.total);
+	phys_addr_t a, top;
+	cr_assert_eq(pmm_alloc_phys_range(&pmm, 1, 0, PMM_MAX_PHYS - FRAME, PMM_LIMIT_NONE, &top), 0);
+	cr_assert_eq(top, PMM_MAX_PHYS - FRAME);
+	cr_assert_eq(pmm_alloc_phys(&pmm, 1, 0, PMM_LIMIT_NONE, &a), 0);
+	cr_assert_eq(a, FRAME);
+	cr_assert_eq(pmm_alloc_phys(&pmm, (size_t)s.total - 2, 0, PMM_LIMIT_NONE, &a), 0);
+	cr_assert_eq(a, 2 * FRAME);
+	cr_assert_eq(pmm_alloc_phys(&pmm, 1, 0, PMM_LIMIT_NONE, &a), -MIO_ENOMEM);
+	cr_assert_eq(pmm_free_phys(&pmm, top), 1);
+	cr_assert_eq(pmm_alloc_phys(&pmm, 1, 0, PMM_LIMIT_NONE, &a), 0);
+	cr_assert_eq(a, top, "the only free frame, under the top bitmap word's last bit");
+	free(meta);
+}
+
+/*
+ * A region just past 2^21 frames (8 GiB) has all PMM_MAX_LEVELS node levels
+ * (32784 words, then 4098, 513, 65, 9, 2 and 1 nodes): pmm_check walks each
+ * of them, before a run across the two level-5 nodes and after it is freed.
+ */
+Test(pmm, a_region_with_every_node_level_passes_pmm_check)
+{
+	size_t frames = ((size_t)1 << 21) + 1000;
+	struct fx f;
+	fx_frames(&f, frames); /* checked once */
+	cr_assert_eq(f.pmm.regions->levels, PMM_MAX_LEVELS);
+	phys_addr_t a;
+	cr_assert_eq(pmm_alloc_phys_range(&f.pmm, 1500, 0, AT(((size_t)1 << 21) - 500), PMM_LIMIT_NONE,
+					  &a), 0);
+	cr_assert_eq(a, AT(((size_t)1 << 21) - 500));
+	cr_assert_eq(stats_of(&f.pmm).largest_free_run, ((size_t)1 << 21) - 500);
+	cr_assert_eq(pmm_free_phys(&f.pmm, a), 1500);
+	cr_assert_eq(stats_of(&f.pmm).largest_free_run, frames);
+	pmm_check(&f.pmm);
 	fx_done(&f);
 }
 
@@ -929,12 +1054,21 @@ Test(pmm_check, catches_a_run_body_with_no_run_before_it)
 	/* Frame 300 body (idle 0, mark 0) after a free frame, with counters adjusted to match. */
 	EXPECT_CHECK_FAILS((cor.pmm.regions->idle[300 / 64] &= ~(1ull << (300 % 64)),
 			    cor.pmm.regions->free--, cor.pmm.regions->allocated++),
-			   "run body with no run before it");
+			   "frame 0x22c000 is a run body with no run before it");
+}
+
+Test(pmm_check, catches_a_run_body_at_the_regions_first_frame)
+{
+	/* Frames 0-6 are a run: its start turns body, so the region opens with no run before it. */
+	EXPECT_CHECK_FAILS(cor.pmm.regions->mark[0] &= ~1ull,
+			   "frame 0x100000 is a run body with no run before it");
 }
 
 Test(pmm_check, catches_a_wrong_counter)
 {
-	EXPECT_CHECK_FAILS(cor.pmm.regions->free++, "counter says");
+	/* The message names the region: 5000 frames from 1 MiB. */
+	EXPECT_CHECK_FAILS(cor.pmm.regions->free++,
+			   "pmm_check: region [0x100000-0x1488000): 4892 frames free, counter says 4893");
 }
 
 Test(pmm_check, catches_a_stale_tree_node)
@@ -985,9 +1119,72 @@ Test(pmm_check, catches_disturbed_padding)
 	EXPECT_CHECK_FAILS(cor.pmm.regions->mark[last] &= ~(1ull << 63), "padding");
 }
 
+Test(pmm_check, catches_a_tree_shape_that_does_not_match_the_frames)
+{
+	/* 5000 frames: 79 words under three node levels; forget the root, the bitmap intact. */
+	EXPECT_CHECK_FAILS(cor.pmm.regions->levels--, "tree or bitmap shape does not match 5000 frames");
+}
+
+Test(pmm_check, catches_an_unaligned_region)
+{
+	EXPECT_CHECK_FAILS(cor.pmm.regions->base += 0x800, "empty or unaligned");
+}
+
+Test(pmm_check, catches_an_empty_region)
+{
+	EXPECT_CHECK_FAILS(cor.pmm.regions->frames = 0, "empty or unaligned");
+}
+
+Test(pmm_check, catches_a_region_below_the_floor)
+{
+	EXPECT_CHECK_FAILS(cor.pmm.regions->base = 0, "outside the managed range");
+}
+
+Test(pmm_check, catches_a_region_past_pmm_max_phys)
+{
+	EXPECT_CHECK_FAILS(cor.pmm.regions->base = PMM_MAX_PHYS - 4096 * FRAME,
+			   "outside the managed range");
+}
+
 Test(pmm_check, catches_regions_out_of_order)
 {
 	EXPECT_CHECK_FAILS(cor.pmm.region_count = 2, "regions listed");
+}
+
+/*
+ * A tree that promises a run its children do not hold: first fit's descent
+ * panics naming the node instead of reading past its children. The
+ * fixture's longest free run is frames 200-4999 (4800 frames); 4892 frames
+ * are free in all. Its 5000 frames are 79 words, 10 level-1 nodes, 2
+ * level-2 nodes and the root at level 3: the broken nodes are the last ones
+ * of their levels, so their indices are not 0.
+ */
+#define PROMISED 4801
+
+static void expect_missing_run(const char *node)
+{
+	phys_addr_t a = 0;
+	cr_assert(HOST_PANICS(pmm_alloc_phys(&cor.pmm, PROMISED, 0, PMM_LIMIT_NONE, &a)),
+		  "a run the tree promised and the frames do not hold was handed out at 0x%llx",
+		  ULL(a));
+	cr_assert(strstr(host_panic_message, "pmm: region at 0x100000: ") &&
+			  strstr(host_panic_message, node) &&
+			  strstr(host_panic_message, "promises a run of 4801 frames its children do not hold"),
+		  "%s", host_panic_message);
+}
+
+Test(pmm_check, a_node_promising_a_run_its_child_nodes_lack_panics_at_allocation)
+{
+	struct pmm_region *r = cor.pmm.regions;
+	r->nodes[3][0].mid = r->nodes[2][1].mid = PROMISED;
+	expect_missing_run("tree node 1 at level 2 ");
+}
+
+Test(pmm_check, a_node_promising_a_run_its_words_lack_panics_at_allocation)
+{
+	struct pmm_region *r = cor.pmm.regions;
+	r->nodes[3][0].mid = r->nodes[2][1].mid = r->nodes[1][9].mid = PROMISED;
+	expect_missing_run("tree node 9 at level 1 ");
 }
 
 Test(pmm_check, catches_a_region_that_overlaps_the_next)
@@ -1014,12 +1211,26 @@ Test(pmm, dump_shows_regions_runs_and_reservations)
 	host_console_capture(text, sizeof(text));
 	pmm_dump(&f.pmm, 10);
 	host_console_release();
+	cr_assert(strstr(text, "pmm: 1 region, "), "%s", text);
+	cr_assert(strstr(text, "pmm: total 256 frames: 252 free, 3 allocated, 1 reserved; "
+			       "largest free run 252 frames\n"), "%s", text);
 	cr_assert(strstr(text, "region [mem 0x0000000000100000-0x00000000001fffff] 256 frames: 252 free, "
 			       "3 allocated, 1 reserved"), "%s", text);
 	cr_assert(strstr(text, "[0x0000000000101000-0x0000000000104000) allocated 3 frames"), "%s", text);
 	cr_assert(strstr(text, "[0x0000000000104000-0x0000000000200000) free      252 frames"), "%s", text);
 	cr_assert(strstr(text, "reserved [mem 0x0000000000100000-0x0000000000100fff] kernel image "
 			       "   1 frames"), "%s", text);
+	const char *first = strstr(text, "  reserved [mem ");
+	cr_assert(first && !strstr(first + 1, "  reserved [mem "), "one reservation, one line: %s", text);
+	cr_assert_null(strstr(text, "more runs"), "%s", text);
+
+	/* Three runs (reserved, allocated, free), one shown: the other two are counted. */
+	host_console_capture(text, sizeof(text));
+	pmm_dump(&f.pmm, 1);
+	host_console_release();
+	cr_assert(strstr(text, "[0x0000000000100000-0x0000000000101000) reserved  1 frames"), "%s", text);
+	cr_assert_null(strstr(text, "allocated 3 frames"), "%s", text);
+	cr_assert(strstr(text, "    ... 2 more runs\n"), "%s", text);
 	fx_done(&f);
 }
 
