@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/kprintf.h"
 #include "lib/xorshift.h"
 #include "mm/memmap.h"
 #include "mm/pmm.h"
@@ -983,6 +984,35 @@ Test(pmm, init_rejects_bad_metadata_and_bad_ranges)
 	free(meta);
 }
 
+Test(pmm, init_starts_from_scratch_whatever_the_struct_held)
+{
+	/*
+	 * First a struct full of garbage, then the same struct after it served
+	 * (a reservation, an allocation): pmm_init keeps nothing of either. The
+	 * range below the floor is 158 unmanaged frames; 512 are managed.
+	 */
+	struct memmap_range r[] = { R(0x1000, 0x9f000), R(MIB(1), MIB(3)) };
+	size_t need = pmm_metadata_size(r, 2, BOOT_KERNEL_BASE);
+	void *meta = malloc(need);
+	struct pmm pmm;
+	memset(&pmm, 0xa5, sizeof(pmm));
+	for (int round = 0; round < 2; round++) {
+		pmm_init(&pmm, r, 2, BOOT_KERNEL_BASE, meta, need);
+		cr_assert_eq(pmm.region_count, 1, "round %d", round);
+		cr_assert_eq(pmm.unmanaged_frames, 158, "round %d", round);
+		cr_assert_eq(pmm.reservation_count, 0, "round %d", round);
+		cr_assert_eq(pmm.reservations_unrecorded, 0, "round %d", round);
+		pmm_check(&pmm);
+		struct pmm_stats s = stats_of(&pmm);
+		cr_assert(s.total == 512 && s.free == 512 && s.used == 0 && s.largest_free_run == 512,
+			  "round %d", round);
+		pmm_reserve(&pmm, MIB(2), MIB(2) + FRAME, "r");
+		phys_addr_t a;
+		cr_assert_eq(pmm_alloc_phys(&pmm, 3, 0, PMM_LIMIT_NONE, &a), 0);
+	}
+	free(meta);
+}
+
 /* ---- the kernel's instance and its two calls ---- */
 
 Test(pmm, kernel_api_wraps_kernel_pmm)
@@ -1076,6 +1106,14 @@ Test(pmm_check, catches_a_stale_tree_node)
 	EXPECT_CHECK_FAILS(cor.pmm.regions->nodes[1][2].pre--, "level 1 node 2");
 }
 
+Test(pmm_check, catches_a_stale_root)
+{
+	/* The root at level 3: frames 0-7 allocated, 8-99 free, 100-199 reserved, 200-4999 free. */
+	cr_assert_eq(cor.pmm.regions->levels, 3);
+	EXPECT_CHECK_FAILS(cor.pmm.regions->nodes[3][0].mid--,
+			   "level 3 node 0 holds pre/suf/mid 0/4800/91, the frames say 0/4800/92");
+}
+
 Test(pmm_check, catches_a_stale_word_summary)
 {
 	EXPECT_CHECK_FAILS(cor.pmm.regions->leaf_mid[0] = 64, "word 0");
@@ -1144,6 +1182,18 @@ Test(pmm_check, catches_a_region_past_pmm_max_phys)
 {
 	EXPECT_CHECK_FAILS(cor.pmm.regions->base = PMM_MAX_PHYS - 4096 * FRAME,
 			   "outside the managed range");
+}
+
+Test(pmm_check, catches_a_region_struct_that_ends_past_the_metadata_area)
+{
+	/* The region struct opens the area; the recorded size now stops one byte short of its end. */
+	struct pmm_region *r = cor.pmm.regions;
+	size_t struct_end = (size_t)((const uint8_t *)(r + 1) - (const uint8_t *)cor.pmm.metadata);
+	char where[96];
+	ksnprintf(where, sizeof(where), "region struct at %p lies outside the metadata area",
+		  (void *)r);
+	cr_assert_eq((void *)r, cor.pmm.metadata);
+	EXPECT_CHECK_FAILS(cor.pmm.metadata_size = struct_end - 1, where);
 }
 
 Test(pmm_check, catches_regions_out_of_order)
