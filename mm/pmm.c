@@ -1410,7 +1410,10 @@ void pmm_check(const struct pmm *pmm)
 		CHECK(r, (const uint8_t *)r >= meta && (const uint8_t *)(r + 1) <= meta + pmm->metadata_size,
 		      "region struct at %p lies outside the metadata area", (const void *)r);
 		CHECK(r, r->frames > 0 && IS_ALIGNED(r->base, PAGE_SIZE), "empty or unaligned");
-		CHECK(r, r->base >= pmm->floor && end <= PMM_MAX_PHYS, "outside the managed range");
+		/* Base and count bounded before the end is trusted: corrupted ones could wrap it. */
+		CHECK(r, r->base >= pmm->floor && r->base < PMM_MAX_PHYS &&
+				 r->frames <= (PMM_MAX_PHYS >> PAGE_SHIFT) && end <= PMM_MAX_PHYS,
+		      "outside the managed range");
 		CHECK(r, !r->next || r->next->base >= end, "overlaps or precedes the next region");
 		check_shape(r);
 		check_bit_planes(r);

@@ -1184,6 +1184,23 @@ Test(pmm_check, catches_a_region_past_pmm_max_phys)
 			   "outside the managed range");
 }
 
+/*
+ * Corrupted bounds so large that base + frames wraps to an end inside the
+ * managed range: a frame count 2^52 too large (the end comes out as it
+ * was), and a base 4 MiB below 2^64 (the fixture's 5000 frames end at
+ * about 15.5 MiB). Both are
+ * named, rather than tripping an assertion deeper in the walk.
+ */
+Test(pmm_check, catches_a_frame_count_whose_end_wraps)
+{
+	EXPECT_CHECK_FAILS(cor.pmm.regions->frames += (size_t)1 << 52, "outside the managed range");
+}
+
+Test(pmm_check, catches_a_base_whose_end_wraps)
+{
+	EXPECT_CHECK_FAILS(cor.pmm.regions->base = -((phys_addr_t)4 << 20), "outside the managed range");
+}
+
 Test(pmm_check, catches_a_region_struct_that_ends_past_the_metadata_area)
 {
 	/* The region struct opens the area; the recorded size now stops one byte short of its end. */
