@@ -697,19 +697,23 @@ Test(bad_input, double_free_panics)
 }
 
 #if KHEAP_DEBUG
+/* Writes the byte just past p's n requested ones: kfree must name the overflow. Then repairs and frees p. */
+static void expect_overflow_caught_at_kfree(uint8_t *p, size_t n)
+{
+	p[n] = 'x';
+	cr_assert(HOST_PANICS(kfree(p)), "size %zu", n);
+	cr_assert_str_eq(host_panic_message,
+			 EXPECT_MSG("heap: overflow past block %p (%zu bytes requested): "
+				    "red zone changed at %p", (void *)p, n, (void *)(p + n)));
+	p[n] = HEAP_REDZONE_BYTE; /* repair, then it frees cleanly */
+	kfree(p);
+}
+
 Test(bad_input, one_byte_overflow_is_caught_at_kfree)
 {
 	kheap_attach(region, REGION_BYTES);
-	for (size_t n = 1; n < 70; n += 3) {
-		uint8_t *p = kmalloc(n);
-		p[n] = 'x';
-		cr_assert(HOST_PANICS(kfree(p)), "size %zu", n);
-		cr_assert_str_eq(host_panic_message,
-				 EXPECT_MSG("heap: overflow past block %p (%zu bytes requested): "
-					    "red zone changed at %p", (void *)p, n, (void *)(p + n)));
-		p[n] = HEAP_REDZONE_BYTE; /* repair, then it frees cleanly */
-		kfree(p);
-	}
+	for (size_t n = 1; n < 70; n += 3)
+		expect_overflow_caught_at_kfree(kmalloc(n), n);
 	kheap_check();
 }
 
@@ -765,13 +769,7 @@ Test(bad_input, one_byte_overflow_is_caught_at_kfree_between_neighbours)
 	uint8_t *before = kmalloc(16);
 	for (size_t n = 1; n < 70; n += 3) {
 		uint8_t *p = kmalloc(n), *after = kmalloc(16);
-		p[n] = 'x';
-		cr_assert(HOST_PANICS(kfree(p)), "size %zu", n);
-		cr_assert_str_eq(host_panic_message,
-				 EXPECT_MSG("heap: overflow past block %p (%zu bytes requested): "
-					    "red zone changed at %p", (void *)p, n, (void *)(p + n)));
-		p[n] = HEAP_REDZONE_BYTE; /* repair, then it frees cleanly */
-		kfree(p);
+		expect_overflow_caught_at_kfree(p, n);
 		kfree(after);
 	}
 	kfree(before);
